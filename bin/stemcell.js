@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// Runs the TypeScript sources directly, so there is no build step to forget.
+require('tsx/cjs');
+require('../lib/cli/main')
+  .main(process.argv.slice(2))
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -206,7 +206,10 @@ type EntryType = tar.Header['type'];
 
 function checkEntryType(name: string, type: EntryType): 'file' | 'skip' {
   if (type === 'file' || type === 'contiguous-file') return 'file';
-  if (type === 'directory' && name.replace(/^(\.\/)+/, '').replace(/\/$/, '') in { '': 1, '.': 1 }) return 'skip';
+  if (type === 'directory') {
+    if (['', '.'].includes(name.replace(/^(\.\/)+/, '').replace(/\/$/, ''))) return 'skip';
+    throw new InvalidStemcellError(`refusing entry '${name}': a stemcell holds files at its top level only, not directories`);
+  }
   if (type === 'symlink' || type === 'link') throw new InvalidStemcellError(`refusing entry '${name}': links are not allowed in a stemcell`);
   if (type === 'character-device' || type === 'block-device' || type === 'fifo') {
     throw new InvalidStemcellError(`refusing entry '${name}': device and FIFO entries are not allowed in a stemcell`);
@@ -227,7 +230,13 @@ export async function readStemcellTarball(source: string | Readable, options: Re
   const input = typeof source === 'string' ? fs.createReadStream(source) : source;
   const target = options.extractTo === undefined ? undefined : path.resolve(options.extractTo);
   const extract = tar.extract();
-  const reading = pipeline(input, new GzipMagicCheck(), createGunzip(), extract);
+  const gunzip = createGunzip();
+  // zlib can report a truncated stream only after it has emitted 'end', when
+  // pipeline() has already resolved; its 'close' comes after either outcome.
+  let gunzipError: Error | undefined;
+  gunzip.on('error', (e) => (gunzipError = e));
+  const gunzipClosed = new Promise((resolve) => gunzip.on('close', resolve));
+  const reading = pipeline(input, new GzipMagicCheck(), gunzip, extract);
   const entries: TarEntry[] = [];
   const sideFiles = new Map<string, Buffer>();
   const written: string[] = [];
@@ -279,6 +288,8 @@ export async function readStemcellTarball(source: string | Readable, options: Re
       if (name !== IMAGE_FILE) sideFiles.set(name, Buffer.concat(chunks));
     }
     await reading;
+    await gunzipClosed;
+    if (gunzipError) throw gunzipError;
     return summarize(entries, sideFiles, digests, imageSize);
   } catch (e) {
     input.destroy();

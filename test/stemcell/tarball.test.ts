@@ -1,0 +1,194 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import * as tar from 'tar-stream';
+import {
+  EnvironmentError,
+  InvalidStemcellError,
+  MAX_MANIFEST_BYTES,
+  readStemcellTarball,
+  writeTarball,
+} from '../../lib/stemcell';
+import { makeHeavyStemcell, tempDir } from '../helpers/stemcells';
+
+const sha256 = (file: string): string => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+interface RawEntry {
+  name: string;
+  type?: tar.Header['type'];
+  data?: string | Buffer;
+  linkname?: string;
+}
+
+/** A tar built byte by byte from what the test says, malicious or not. */
+async function rawTar(entries: RawEntry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise((resolve) => pack.on('end', resolve));
+  for (const e of entries) {
+    const data = Buffer.from(e.data ?? '');
+    const type = e.type ?? 'file';
+    const header: tar.Headers = { name: e.name, type, mode: 0o644, linkname: e.linkname };
+    if (type === 'character-device') Object.assign(header, { devmajor: 1, devminor: 3 });
+    await new Promise<void>((resolve, reject) =>
+      type === 'file' ? pack.entry({ ...header, size: data.length }, data, (err) => (err ? reject(err) : resolve())) : pack.entry(header, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+let dir: string;
+let heavy: string;
+let manifestText: string;
+beforeAll(async () => {
+  dir = tempDir();
+  heavy = await makeHeavyStemcell(dir);
+  manifestText = (await readStemcellTarball(heavy)).manifestText;
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function tgzFile(entries: RawEntry[]): Promise<string> {
+  const file = path.join(fs.mkdtempSync(path.join(dir, 'evil-')), 'evil.tgz');
+  fs.writeFileSync(file, gzipSync(await rawTar(entries)));
+  return file;
+}
+
+const goodEntries = (): RawEntry[] => [
+  { name: 'stemcell.MF', data: manifestText },
+  { name: 'image', data: 'not the image the manifest describes' },
+];
+
+describe('writing', () => {
+  it('gives the same bytes for the same inputs, whatever the source files look like on disk', async () => {
+    const a = path.join(dir, 'a');
+    const b = path.join(dir, 'b');
+    fs.mkdirSync(a);
+    fs.mkdirSync(b);
+    fs.writeFileSync(path.join(a, 'payload'), 'same content');
+    fs.writeFileSync(path.join(b, 'payload'), 'same content');
+    fs.utimesSync(path.join(b, 'payload'), new Date('2001-02-03'), new Date('2001-02-03'));
+    fs.chmodSync(path.join(b, 'payload'), 0o600);
+    await writeTarball(path.join(a, 'out.tgz'), [{ name: 'zeta', data: 'z' }, { name: 'image', path: path.join(a, 'payload') }, { name: 'stemcell.MF', data: 'x' }]);
+    await writeTarball(path.join(b, 'out.tgz'), [{ name: 'stemcell.MF', data: 'x' }, { name: 'image', path: path.join(b, 'payload') }, { name: 'zeta', data: 'z' }]);
+    expect(sha256(path.join(a, 'out.tgz'))).toBe(sha256(path.join(b, 'out.tgz')));
+  });
+
+  it('writes gzip without name or timestamp, stemcell.MF first, owner 0 and a fixed mtime', async () => {
+    const bytes = fs.readFileSync(heavy);
+    expect(bytes.subarray(0, 3)).toEqual(Buffer.from([0x1f, 0x8b, 8]));
+    expect(bytes[3] & 0x08).toBe(0); // FLG.FNAME unset
+    expect(bytes.readUInt32LE(4)).toBe(0); // MTIME
+    const listing = execFileSync('tar', ['-tzvf', heavy, '--numeric-owner', '--full-time'], { encoding: 'utf8' }).trim().split('\n');
+    expect(listing.map((l) => l.split(/\s+/).pop())).toEqual(['stemcell.MF', 'dev_tools_file_list.txt', 'image', 'packages.txt']);
+    for (const line of listing) expect(line).toMatch(/^-rw-r--r-- 0\/0 .* 1970-01-01 00:00:00 /);
+  });
+
+  it('never replaces an existing file and leaves no partial file behind', async () => {
+    await expect(writeTarball(heavy, [{ name: 'image', data: '' }])).rejects.toThrow(EnvironmentError);
+    const out = path.join(dir, 'failed.tgz');
+    await expect(writeTarball(out, [{ name: 'image', path: path.join(dir, 'does-not-exist') }])).rejects.toThrow(/ENOENT/);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('failed'))).toEqual([]);
+  });
+});
+
+describe('reading', () => {
+  it('reads a generated heavy stemcell and checks the image sha1', async () => {
+    const contents = await readStemcellTarball(heavy);
+    expect(contents.sha1Matches).toBe(true);
+    expect(contents.manifest.name).toBe('bosh-aws-xen-hvm-ubuntu-jammy-go_agent');
+    expect(contents.entries.map((e) => e.name)).toEqual(['stemcell.MF', 'dev_tools_file_list.txt', 'image', 'packages.txt']);
+    expect([...contents.sideFiles.keys()].sort()).toEqual(['dev_tools_file_list.txt', 'packages.txt', 'stemcell.MF']);
+  });
+
+  it('reads tarballs made by GNU tar, with or without ./ prefixes', async () => {
+    const src = fs.mkdtempSync(path.join(dir, 'gnu-'));
+    const extracted = fs.mkdtempSync(path.join(dir, 'x-'));
+    await readStemcellTarball(heavy, { extractTo: extracted });
+    for (const args of [['-czf', path.join(src, 'plain.tgz'), '-C', extracted, 'stemcell.MF', 'image', 'packages.txt'], ['-czf', path.join(src, 'dot.tgz'), '-C', extracted, '.']]) {
+      execFileSync('tar', args);
+      const contents = await readStemcellTarball(args[1]);
+      expect(contents.sha1Matches).toBe(true);
+    }
+  });
+
+  it('reports an image that does not match the manifest', async () => {
+    const contents = await readStemcellTarball(await tgzFile(goodEntries()));
+    expect(contents.sha1Matches).toBe(false);
+  });
+
+  const refused: [string, () => Promise<string>, RegExp][] = [
+    ['an absolute path', () => tgzFile([...goodEntries(), { name: '/etc/cron.d/evil', data: 'x' }]), /absolute paths are not allowed/],
+    ['a .. path', () => tgzFile([{ name: '../evil', data: 'x' }, ...goodEntries()]), /'\.\.' would leave the target directory/],
+    ['a ./.. path', () => tgzFile([{ name: './../../evil', data: 'x' }, ...goodEntries()]), /'\.\.' would leave the target directory/],
+    ['a nested path', () => tgzFile([...goodEntries(), { name: 'sub/file', data: 'x' }]), /top level only/],
+    ['a nested directory', () => tgzFile([{ name: 'sub/', type: 'directory' }, ...goodEntries()]), /top level only/],
+    ['a symlink', () => tgzFile([{ name: 'stemcell.MF', data: manifestText }, { name: 'image', type: 'symlink', linkname: '/etc/shadow' }]), /links are not allowed/],
+    ['a hard link', () => tgzFile([...goodEntries(), { name: 'packages.txt', type: 'link', linkname: 'image' }]), /links are not allowed/],
+    ['a device', () => tgzFile([...goodEntries(), { name: 'null', type: 'character-device' }]), /device and FIFO entries are not allowed/],
+    ['a FIFO', () => tgzFile([...goodEntries(), { name: 'pipe', type: 'fifo' }]), /device and FIFO entries are not allowed/],
+    ['a duplicate entry', () => tgzFile([...goodEntries(), { name: 'stemcell.MF', data: 'name: evil' }]), /entry 'stemcell.MF' appears twice/],
+    ['a duplicate hidden behind ./', () => tgzFile([...goodEntries(), { name: './image', data: 'other' }]), /entry 'image' appears twice/],
+    ['an oversized stemcell.MF', () => tgzFile([{ name: 'stemcell.MF', data: `${manifestText}#${'x'.repeat(MAX_MANIFEST_BYTES)}` }, { name: 'image' }]), /stemcell.MF is \d+ bytes, more than the 1048576 allowed/],
+    ['a tarball without image', () => tgzFile([{ name: 'stemcell.MF', data: manifestText }]), /not a stemcell: image missing/],
+    ['an empty tarball', () => tgzFile([]), /stemcell.MF and image missing \(found: nothing\)/],
+    ['a broken manifest', () => tgzFile([{ name: 'stemcell.MF', data: 'name: x\nversion: 1\nsha1: 1\n' }, { name: 'image' }]), /'version' must be a non-empty string/],
+  ];
+  it.each(refused)('refuses %s', async (_what, make, message) => {
+    const file = await make();
+    const error = await readStemcellTarball(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidStemcellError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it.each([
+    ['a plain tar', async () => rawTar(goodEntries()), /not a gzip file/],
+    ['a text file', async () => Buffer.from('hello, I am not a stemcell\n'), /not a gzip file/],
+    ['an empty file', async () => Buffer.alloc(0), /not a gzip file: the input is empty/],
+    ['a gzip stream cut in half', async () => fs.readFileSync(heavy).subarray(0, fs.statSync(heavy).size / 2), /corrupt or truncated gzip data|truncated tarball/],
+    ...[1, 4, 6, 8].map((cut): [string, () => Promise<Buffer>, RegExp] => [
+      `a gzip stream missing the last ${cut} bytes of its trailer`,
+      async () => fs.readFileSync(heavy).subarray(0, fs.statSync(heavy).size - cut),
+      /corrupt or truncated gzip data/,
+    ]),
+    ['corrupt gzip data', async () => Buffer.concat([fs.readFileSync(heavy).subarray(0, 20), Buffer.alloc(4000, 0xff)]), /corrupt or truncated gzip data/],
+    ['a truncated tar inside valid gzip', async () => gzipSync((await rawTar([{ name: 'stemcell.MF', data: manifestText }, { name: 'image', data: 'x'.repeat(5000) }])).subarray(0, 3000)), /truncated tarball/],
+    ['gzip of something that is not tar', async () => gzipSync(Buffer.alloc(2048, 0x41)), /not a tar archive/],
+  ])('refuses %s', async (_what, bytes, message) => {
+    const file = path.join(fs.mkdtempSync(path.join(dir, 'bad-')), 'bad.tgz');
+    fs.writeFileSync(file, await bytes());
+    await expect(readStemcellTarball(file)).rejects.toThrow(message);
+  });
+});
+
+describe('extracting', () => {
+  it('writes the files into the target', async () => {
+    const target = fs.mkdtempSync(path.join(dir, 'target-'));
+    await readStemcellTarball(heavy, { extractTo: target });
+    expect(fs.readdirSync(target).sort()).toEqual(['dev_tools_file_list.txt', 'image', 'packages.txt', 'stemcell.MF']);
+  });
+
+  it('writes nothing outside the target and removes what it wrote when a later entry is bad', async () => {
+    const root = fs.mkdtempSync(path.join(dir, 'root-'));
+    const target = path.join(root, 'target');
+    fs.mkdirSync(target);
+    const evil = await tgzFile([{ name: 'stemcell.MF', data: manifestText }, { name: 'image', data: 'x' }, { name: '../escaped', data: 'x' }]);
+    await expect(readStemcellTarball(evil, { extractTo: target })).rejects.toThrow(/would leave the target/);
+    expect(fs.readdirSync(root)).toEqual(['target']);
+    expect(fs.readdirSync(target)).toEqual([]);
+  });
+
+  it('does not follow a symlink planted in the target', async () => {
+    const target = fs.mkdtempSync(path.join(dir, 'planted-'));
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'precious');
+    fs.symlinkSync(victim, path.join(target, 'packages.txt'));
+    await expect(readStemcellTarball(heavy, { extractTo: target })).rejects.toThrow(/already exists; extract into an empty directory/);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+    expect(fs.readdirSync(target)).toEqual(['packages.txt']);
+  });
+});

@@ -26,12 +26,12 @@ interface RawEntry {
 async function rawTar(entries: RawEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => pack.on('end', resolve));
+  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
   for (const e of entries) {
     const data = Buffer.from(e.data ?? '');
     const type = e.type ?? 'file';
-    const header: tar.Headers = { name: e.name, type, mode: 0o644, linkname: e.linkname };
+    const header: Partial<tar.Header> & { name: string } = { name: e.name, type, mode: 0o644, ...(e.linkname ? { linkname: e.linkname } : {}) };
     if (type === 'character-device') Object.assign(header, { devmajor: 1, devminor: 3 });
     await new Promise<void>((resolve, reject) =>
       type === 'file' ? pack.entry({ ...header, size: data.length }, data, (err) => (err ? reject(err) : resolve())) : pack.entry(header, (err) => (err ? reject(err) : resolve())),

@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { createFarmApp } from '../lib/app';
+
+createFarmApp().app.synth();

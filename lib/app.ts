@@ -1,0 +1,16 @@
+/** The CDK app as `cdk synth` runs it; tests build it the same way. */
+import { App, AppProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { farmPropsFromContext } from './config';
+import { StemcellFarmStack } from './stacks/stemcell-farm-stack';
+
+export const FARM_STACK_ID = 'StemcellFarm';
+
+export function createFarmApp(props: AppProps = {}): { app: App; stack: StemcellFarmStack } {
+  const app = new App(props);
+  // Region-agnostic on purpose: synth needs no credentials and no lookups,
+  // and `cdk deploy` targets the account and region of the caller.
+  const stack = new StemcellFarmStack(app, FARM_STACK_ID, farmPropsFromContext(app.node));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack };
+}

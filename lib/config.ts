@@ -1,0 +1,79 @@
+/**
+ * The farm's configuration, read from cdk.json context and overridable with
+ * `cdk synth -c key=value`. Values given with -c arrive as strings, so every
+ * value is parsed and checked here, with errors that say which key to fix.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Node } from 'constructs';
+import type { StemcellFarmStackProps } from './stacks/stemcell-farm-stack';
+
+/** One context key: its type, default and what it means (the README table mirrors this). */
+interface Setting<T> {
+  readonly key: string;
+  readonly parse: (raw: unknown, key: string) => T;
+  readonly description: string;
+}
+
+export class ConfigError extends Error {
+  constructor(key: string, problem: string) {
+    super(`cdk context '${key}': ${problem}. Set it in cdk.json under "context" or with -c ${key}=...`);
+    this.name = 'ConfigError';
+  }
+}
+
+function integer(min: number, max: number) {
+  return (raw: unknown, key: string): number => {
+    const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError(key, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+}
+
+function boolean(raw: unknown, key: string): boolean {
+  if (raw === true || raw === 'true') return true;
+  if (raw === false || raw === 'false') return false;
+  throw new ConfigError(key, `expected true or false, got ${JSON.stringify(raw)}`);
+}
+
+function optionalString(raw: unknown, key: string): string | undefined {
+  if (raw === '' || raw === null) return undefined;
+  if (typeof raw !== 'string') throw new ConfigError(key, `expected a string, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+function retentionDays(raw: unknown, key: string): logs.RetentionDays {
+  const days = integer(1, 3653)(raw, key);
+  const valid = Object.values(logs.RetentionDays).filter((v): v is number => typeof v === 'number' && v > 0);
+  if (!valid.includes(days)) throw new ConfigError(key, `CloudWatch Logs keeps logs for one of ${valid.join(', ')} days, not ${days}`);
+  return days as logs.RetentionDays;
+}
+
+export const SETTINGS = {
+  maxAzs: { key: 'maxAzs', parse: integer(1, 2), description: 'Availability zones for the farm VPC (1 or 2; the stack is region-agnostic).' },
+  privateSubnets: { key: 'privateSubnets', parse: boolean, description: 'Run builders in private subnets behind NAT gateways instead of public subnets.' },
+  natGateways: { key: 'natGateways', parse: integer(1, 2), description: 'NAT gateways when privateSubnets is true.' },
+  sshIngressCidr: { key: 'sshIngressCidr', parse: optionalString, description: 'Allow SSH (22/tcp) to builders from this IPv4 CIDR. Empty: no ingress at all.' },
+  flowLogRetentionDays: { key: 'flowLogRetentionDays', parse: retentionDays, description: 'Days to keep VPC flow logs.' },
+  noncurrentVersionDays: { key: 'noncurrentVersionDays', parse: integer(1, 3650), description: 'Days to keep overwritten or deleted object versions in the buckets.' },
+} satisfies Record<string, Setting<unknown>>;
+
+/** Read the farm stack's props from context; keys that are not set keep the stack's defaults. */
+export function farmPropsFromContext(node: Node): StemcellFarmStackProps {
+  const read = <T>(setting: Setting<T>): T | undefined => {
+    const raw: unknown = node.tryGetContext(setting.key);
+    return raw === undefined ? undefined : setting.parse(raw, setting.key);
+  };
+  const flowLogRetentionDays = read(SETTINGS.flowLogRetentionDays);
+  const noncurrentVersionDays = read(SETTINGS.noncurrentVersionDays);
+  return {
+    maxAzs: read(SETTINGS.maxAzs),
+    privateSubnets: read(SETTINGS.privateSubnets),
+    natGateways: read(SETTINGS.natGateways),
+    sshIngressCidr: read(SETTINGS.sshIngressCidr),
+    flowLogRetention: flowLogRetentionDays,
+    noncurrentVersionExpiration: noncurrentVersionDays === undefined ? undefined : Duration.days(noncurrentVersionDays),
+  };
+}

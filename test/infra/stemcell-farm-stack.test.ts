@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { farmApp } from '../helpers/farm';
+
+function template(overrides: Record<string, unknown> = {}): Template {
+  return Template.fromStack(farmApp(overrides).stack);
+}
+
+function nagViolations(overrides: Record<string, unknown> = {}, extend?: (app: ReturnType<typeof farmApp>) => void): string[] {
+  const built = farmApp(overrides);
+  extend?.(built);
+  return new AwsSolutionsChecks(built.app).validateScope(built.app).violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} ${r.constructPath}`));
+}
+
+describe('buckets', () => {
+  const t = template();
+  const buckets = t.findResources('AWS::S3::Bucket');
+  const logicalId = (prefix: string): string => Object.keys(buckets).find((id) => id.startsWith(prefix))!;
+
+  it('has an OS image, a stemcell and an access log bucket', () => {
+    expect(Object.keys(buckets).map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['BucketsAccessLogs', 'BucketsOsImages', 'BucketsStemcells']);
+  });
+
+  it.each(['BucketsOsImages', 'BucketsStemcells', 'BucketsAccessLogs'])('%s is encrypted, private and retained', (prefix) => {
+    const bucket = buckets[logicalId(prefix)];
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    expect(bucket.UpdateReplacePolicy).toBe('Retain');
+    expect(bucket.Properties.BucketEncryption).toEqual({ ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] });
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket.Properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+  });
+
+  it.each(['BucketsOsImages', 'BucketsStemcells'])('%s is versioned, logs access and expires old versions', (prefix) => {
+    const bucket = buckets[logicalId(prefix)];
+    expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(bucket.Properties.LoggingConfiguration.DestinationBucketName).toEqual({ Ref: logicalId('BucketsAccessLogs') });
+    expect(bucket.Properties.LifecycleConfiguration.Rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
+        expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 }, Status: 'Enabled' }),
+      ]),
+    );
+  });
+
+  it.each(['BucketsOsImages', 'BucketsStemcells', 'BucketsAccessLogs'])('%s denies requests without TLS 1.2', (prefix) => {
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logicalId(prefix) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+        ]),
+      },
+    });
+  });
+
+  it('takes the version expiry from context', () => {
+    const rules = Object.values(template({ noncurrentVersionDays: '7' }).findResources('AWS::S3::Bucket'))
+      .flatMap((b) => b.Properties.LifecycleConfiguration?.Rules ?? [])
+      .filter((r: { NoncurrentVersionExpiration?: unknown }) => r.NoncurrentVersionExpiration);
+    expect(rules).toHaveLength(2);
+    for (const r of rules) expect(r.NoncurrentVersionExpiration).toEqual({ NoncurrentDays: 7 });
+  });
+});
+
+describe('network', () => {
+  it('defaults to public subnets in two zones, no NAT gateway, flow logs on', () => {
+    const t = template();
+    t.resourceCountIs('AWS::EC2::Subnet', 2);
+    t.resourceCountIs('AWS::EC2::NatGateway', 0);
+    t.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs' });
+    t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+    t.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' });
+  });
+
+  it('offers private subnets behind NAT', () => {
+    const t = template({ privateSubnets: 'true', natGateways: '2' });
+    t.resourceCountIs('AWS::EC2::Subnet', 4);
+    t.resourceCountIs('AWS::EC2::NatGateway', 2);
+    expect(Object.values(t.findResources('AWS::EC2::Subnet')).filter((s) => s.Properties.MapPublicIpOnLaunch === true)).toHaveLength(0);
+  });
+
+  it('uses one zone when asked', () => {
+    template({ maxAzs: 1 }).resourceCountIs('AWS::EC2::Subnet', 1);
+  });
+});
+
+describe('builder access', () => {
+  it('has no ingress at all by default', () => {
+    const t = template();
+    t.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+    const groups = Object.values(t.findResources('AWS::EC2::SecurityGroup'));
+    expect(groups).toHaveLength(1);
+    expect(groups[0].Properties.SecurityGroupIngress).toBeUndefined();
+  });
+
+  it('allows only 22/tcp from the configured CIDR', () => {
+    const groups = Object.values(template({ sshIngressCidr: '203.0.113.0/24' }).findResources('AWS::EC2::SecurityGroup'));
+    expect(groups[0].Properties.SecurityGroupIngress).toEqual([
+      { CidrIp: '203.0.113.0/24', Description: 'SSH from the operators network', FromPort: 22, IpProtocol: 'tcp', ToPort: 22 },
+    ]);
+  });
+
+  it('has an ed25519 key pair', () => {
+    template().hasResourceProperties('AWS::EC2::KeyPair', { KeyType: 'ed25519', KeyFormat: 'pem' });
+  });
+});
+
+describe('configuration errors are actionable', () => {
+  it.each([
+    [{ sshIngressCidr: 'my-office' }, "sshIngressCidr 'my-office' is not an IPv4 CIDR such as 203.0.113.0/24"],
+    [{ sshIngressCidr: '0.0.0.0/0' }, 'opens SSH to the whole internet'],
+    [{ sshIngressCidr: 22 }, "cdk context 'sshIngressCidr': expected a string, got 22. Set it in cdk.json under \"context\" or with -c sshIngressCidr=..."],
+    [{ maxAzs: '3' }, "cdk context 'maxAzs': expected a whole number from 1 to 2, got \"3\""],
+    [{ maxAzs: 'two' }, "cdk context 'maxAzs': expected a whole number from 1 to 2, got \"two\""],
+    [{ privateSubnets: 'yes' }, "cdk context 'privateSubnets': expected true or false, got \"yes\""],
+    [{ natGateways: 1 }, 'natGateways only applies with privateSubnets: true'],
+    [{ flowLogRetentionDays: 100 }, "cdk context 'flowLogRetentionDays': CloudWatch Logs keeps logs for one of 1, 3, 5, 7, 14"],
+    [{ noncurrentVersionDays: 0 }, "cdk context 'noncurrentVersionDays': expected a whole number from 1 to 3650, got 0"],
+  ])('%j', (context, message) => {
+    expect(() => farmApp(context)).toThrow(message);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each([{}, { sshIngressCidr: '198.51.100.7/32' }, { privateSubnets: true, natGateways: 2 }])('has no unacknowledged findings with %j', (context) => {
+    expect(nagViolations(context)).toEqual([]);
+  });
+
+  it('would report a finding (the check is live)', () => {
+    const found = nagViolations({}, ({ stack }) => new s3.Bucket(stack, 'Careless'));
+    expect(found).toEqual(['AwsSolutions-S1 StemcellFarm/Careless/Resource', 'AwsSolutions-S10 StemcellFarm/Careless/Resource']);
+  });
+
+  it('fails synthesis on an unacknowledged finding', () => {
+    const { app, stack } = farmApp();
+    new s3.Bucket(stack, 'Careless');
+    expect(() => app.synth()).toThrow(/ERROR The S3 Bucket has server access logs disabled. \(AwsSolutions\)/);
+  });
+});
+
+describe('cdk synth', () => {
+  it('works offline with no AWS credentials', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'no-aws-'));
+    const out = path.join(home, 'cdk.out');
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('CDK_')));
+    const r = spawnSync('npx', ['cdk', 'synth', '--quiet', '--output', out], {
+      cwd: path.join(__dirname, '..', '..'),
+      env: { ...env, HOME: home, AWS_EC2_METADATA_DISABLED: 'true' },
+      encoding: 'utf8',
+    });
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.status).toBe(0);
+    const synthesized = JSON.parse(fs.readFileSync(path.join(out, 'StemcellFarm.template.json'), 'utf8'));
+    expect(Object.keys(synthesized.Resources).length).toBeGreaterThan(20);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+});

@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../stemcell/errors';
+import { buildOsImageCommand } from './build-os-image';
+import { checkCommand } from './check';
 import { inspectCommand } from './inspect';
 import { lightCommand } from './light';
 
@@ -22,11 +24,13 @@ export function buildProgram(io: CliIo): Command {
     .description('Inspect, build and publish BOSH stemcells.')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 invalid stemcell, 2 usage error, 3 environment (missing file, output exists).',
+      '\nExit codes: 0 ok, 1 invalid (stemcell, image or checks), 2 usage error, 3 environment (missing file, output exists, not root), 4 build failed.',
     )
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(inspectCommand(io));
   program.addCommand(lightCommand(io));
+  program.addCommand(buildOsImageCommand(io));
+  program.addCommand(checkCommand(io));
   // Let main() decide exit codes instead of commander calling process.exit.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

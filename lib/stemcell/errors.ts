@@ -6,12 +6,14 @@
 /** Exit codes of the `stemcell` CLI (documented in README.md). */
 export const ExitCode = {
   OK: 0,
-  /** The input was read but is not an acceptable stemcell (unsafe, malformed, sha1 mismatch). */
+  /** The input was read but is not acceptable: unsafe or malformed tarball, sha1 mismatch, failed checks. */
   INVALID_STEMCELL: 1,
   /** The command line is wrong: unknown option, malformed region or AMI id, unsupported combination. */
   USAGE: 2,
   /** The environment got in the way: missing file, no permission, output already exists. */
   ENVIRONMENT: 3,
+  /** A build ran and a stage failed; the output names the stage to resume from. */
+  BUILD_FAILED: 4,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -1,0 +1,169 @@
+/**
+ * The settings of an OS-image build: one typed object, rendered to the one
+ * environment file (settings.env) that every stage reads.
+ */
+import * as path from 'node:path';
+import { UsageError } from '../stemcell/errors';
+import { OPERATING_SYSTEMS, OperatingSystem, operatingSystemNames } from '../stemcell/matrix';
+
+/** Where each distribution's packages come from, live and frozen in time. */
+const ARCHIVES = {
+  debian: {
+    mirror: 'http://deb.debian.org/debian',
+    securityMirror: 'http://deb.debian.org/debian-security',
+    components: ['main'],
+    snapshot: (stamp: string) => ({
+      mirror: `http://snapshot.debian.org/archive/debian/${stamp}`,
+      securityMirror: `http://snapshot.debian.org/archive/debian-security/${stamp}`,
+    }),
+  },
+  ubuntu: {
+    mirror: 'http://archive.ubuntu.com/ubuntu',
+    securityMirror: 'http://security.ubuntu.com/ubuntu',
+    components: ['main', 'universe'],
+    snapshot: (stamp: string) => ({
+      mirror: `https://snapshot.ubuntu.com/ubuntu/${stamp}`,
+      securityMirror: `https://snapshot.ubuntu.com/ubuntu/${stamp}`,
+    }),
+  },
+} as const;
+
+export type BootstrapTool = 'mmdebstrap' | 'debootstrap';
+
+export interface OsImageBuildRequest {
+  readonly os: string;
+  /** Output tarball. */
+  readonly out: string;
+  /** @default - the distribution's main archive, or the snapshot's */
+  readonly mirror?: string;
+  /** @default - the distribution's security archive, or the snapshot's */
+  readonly securityMirror?: string;
+  /** Build from the distribution's snapshot service at this time, e.g. 20251101T000000Z. @default - live archives */
+  readonly snapshot?: string;
+  /** HTTP proxy for apt during the build only. @default - none */
+  readonly proxy?: string;
+  /** @default [] */
+  readonly extraPackages?: readonly string[];
+  /** Script run inside the chroot. @default - none */
+  readonly customizeScript?: string;
+  /** @default /var/cache/stemcell-farm/apt */
+  readonly packageCacheRoot?: string;
+  /** @default 'mmdebstrap' */
+  readonly bootstrapTool?: BootstrapTool;
+  /** Seconds since the epoch for reproducible builds. @default - the snapshot time, or now */
+  readonly sourceDateEpoch?: number;
+}
+
+export interface OsImageSettings {
+  readonly os: OperatingSystem;
+  readonly out: string;
+  readonly mirror: string;
+  readonly securityMirror: string;
+  readonly components: readonly string[];
+  readonly snapshot?: string;
+  readonly proxy?: string;
+  readonly extraPackages: readonly string[];
+  readonly customizeScript?: string;
+  readonly packageCache: string;
+  readonly bootstrapTool: BootstrapTool;
+  readonly sourceDateEpoch: number;
+}
+
+const SNAPSHOT = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
+
+function checkUrl(what: string, value: string, schemes: readonly string[]): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${what} '${value}' is not a URL; expected e.g. http://deb.debian.org/debian`);
+  }
+  if (!schemes.includes(url.protocol)) throw new UsageError(`${what} '${value}' must use ${schemes.map((s) => s.replace(':', '')).join(' or ')}`);
+  return value.replace(/\/+$/, '');
+}
+
+export function resolveOsImageSettings(request: OsImageBuildRequest): OsImageSettings {
+  if (!(operatingSystemNames() as string[]).includes(request.os)) {
+    throw new UsageError(`unsupported operating system '${request.os}'; choose one of: ${operatingSystemNames().join(', ')}`);
+  }
+  const os = OPERATING_SYSTEMS[request.os as keyof typeof OPERATING_SYSTEMS];
+  const archive = ARCHIVES[os.distro];
+
+  let snapshotEpoch: number | undefined;
+  let sources: { mirror: string; securityMirror: string } = archive;
+  if (request.snapshot !== undefined) {
+    const m = SNAPSHOT.exec(request.snapshot);
+    if (!m) throw new UsageError(`snapshot '${request.snapshot}' must look like 20251101T000000Z (UTC)`);
+    snapshotEpoch = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) / 1000;
+    sources = archive.snapshot(request.snapshot);
+  }
+  const extraPackages = request.extraPackages ?? [];
+  for (const pkg of extraPackages) {
+    if (!PACKAGE_NAME.test(pkg)) throw new UsageError(`'${pkg}' is not a Debian package name (lower case letters, digits, + - .)`);
+  }
+  const bootstrapTool = request.bootstrapTool ?? 'mmdebstrap';
+  if (bootstrapTool !== 'mmdebstrap' && bootstrapTool !== 'debootstrap') throw new UsageError(`bootstrap tool must be mmdebstrap or debootstrap, not '${String(bootstrapTool)}'`);
+
+  return {
+    os,
+    out: path.resolve(request.out),
+    mirror: checkUrl('mirror', request.mirror ?? sources.mirror, ['http:', 'https:', 'file:']),
+    securityMirror: checkUrl('security mirror', request.securityMirror ?? sources.securityMirror, ['http:', 'https:', 'file:']),
+    components: archive.components,
+    snapshot: request.snapshot,
+    proxy: request.proxy === undefined ? undefined : checkUrl('proxy', request.proxy, ['http:', 'https:']),
+    extraPackages,
+    customizeScript: request.customizeScript === undefined ? undefined : path.resolve(request.customizeScript),
+    packageCache: path.join(path.resolve(request.packageCacheRoot ?? '/var/cache/stemcell-farm/apt'), os.name),
+    bootstrapTool,
+    sourceDateEpoch: request.sourceDateEpoch ?? snapshotEpoch ?? Math.floor(Date.now() / 1000),
+  };
+}
+
+/** Shell single-quoting: the value comes back byte for byte. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** settings.env: `export NAME='value'` lines, sourced by every stage. */
+export function renderSettingsEnv(s: OsImageSettings): string {
+  const vars: [string, string][] = [
+    ['STEMCELL_OS', s.os.name],
+    ['STEMCELL_OS_DISTRO', s.os.distro],
+    ['STEMCELL_OS_CODENAME', s.os.codename],
+    ['STEMCELL_MIRROR', s.mirror],
+    ['STEMCELL_SECURITY_MIRROR', s.securityMirror],
+    ['STEMCELL_COMPONENTS', s.components.join(' ')],
+    ['STEMCELL_SNAPSHOT', s.snapshot ?? ''],
+    ['STEMCELL_PROXY', s.proxy ?? ''],
+    ['STEMCELL_EXTRA_PACKAGES', s.extraPackages.join(' ')],
+    ['STEMCELL_CUSTOMIZE_SCRIPT', s.customizeScript ?? ''],
+    ['STEMCELL_PACKAGE_CACHE', s.packageCache],
+    ['STEMCELL_BOOTSTRAP_TOOL', s.bootstrapTool],
+    ['STEMCELL_OS_IMAGE_OUT', s.out],
+    ['SOURCE_DATE_EPOCH', String(s.sourceDateEpoch)],
+  ];
+  return `# Rendered by stemcell build-os-image; every stage reads it. Do not edit.\n${vars.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n')}\n`;
+}
+
+/** The settings as recorded in the build record: credentials in a proxy URL are hidden. */
+export function settingsForRecord(s: OsImageSettings): Record<string, unknown> {
+  const proxy = s.proxy === undefined ? undefined : new URL(s.proxy);
+  if (proxy && (proxy.username || proxy.password)) {
+    proxy.username = proxy.username ? '***' : '';
+    proxy.password = proxy.password ? '***' : '';
+  }
+  return { ...s, os: s.os.name, proxy: proxy?.toString() };
+}
+
+/** The stages of a build: the OS's collection, with `customize` before file_permissions when a script is given. */
+export function composeCollection(baseCollection: string, customize: boolean): string {
+  const lines = baseCollection.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+  if (customize) {
+    const at = lines.indexOf('file_permissions');
+    if (at < 0) throw new Error('the collection has no file_permissions stage to run customize before');
+    lines.splice(at, 0, 'customize');
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,184 @@
+/**
+ * A read-only view of a root file system, from a directory (a chroot, a
+ * mounted image) or straight from an OS image tarball, so the checks read
+ * modes, owners and config files the same way from either.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+
+export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
+
+export interface FsEntry {
+  /** Absolute path inside the root, e.g. /etc/shadow. */
+  readonly path: string;
+  readonly type: EntryType;
+  /** Permission bits including setuid, setgid and sticky (07777). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly linkTarget?: string;
+}
+
+export interface FsView {
+  /** Entry at `p`, not following a final symlink. */
+  lstat(p: string): FsEntry | undefined;
+  /** Text of a regular file, following symlinks inside the root. */
+  read(p: string): string | undefined;
+  /** Names directly inside directory `p`, sorted. */
+  list(p: string): string[];
+  /** Every entry, for scans such as setuid or world-writable files. */
+  entries(): Iterable<FsEntry>;
+}
+
+const MAX_LINKS = 16;
+
+/** Resolve symlinks of `p` inside the root (absolute targets are relative to the root). */
+function resolveInRoot(view: Pick<FsView, 'lstat'>, p: string): string | undefined {
+  let current = path.posix.normalize(p);
+  for (let hops = 0; hops < MAX_LINKS; hops++) {
+    const parts = current.split('/').filter((x) => x !== '');
+    let resolved = '';
+    let changed = false;
+    for (let i = 0; i < parts.length; i++) {
+      const candidate = `${resolved}/${parts[i]}`;
+      const entry = view.lstat(candidate);
+      if (entry?.type === 'symlink' && entry.linkTarget !== undefined) {
+        const target = entry.linkTarget.startsWith('/') ? entry.linkTarget : path.posix.join(resolved || '/', entry.linkTarget);
+        current = path.posix.normalize([target, ...parts.slice(i + 1)].join('/'));
+        changed = true;
+        break;
+      }
+      resolved = candidate;
+    }
+    if (!changed) return resolved || '/';
+  }
+  return undefined;
+}
+
+export class DirectoryView implements FsView {
+  constructor(private readonly root: string) {}
+
+  private real(p: string): string {
+    return path.join(this.root, path.posix.normalize(`/${p}`));
+  }
+
+  lstat(p: string): FsEntry | undefined {
+    try {
+      const s = fs.lstatSync(this.real(p));
+      const type: EntryType = s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'other';
+      return {
+        path: path.posix.normalize(`/${p}`),
+        type,
+        mode: s.mode & 0o7777,
+        uid: s.uid,
+        gid: s.gid,
+        size: s.size,
+        linkTarget: type === 'symlink' ? fs.readlinkSync(this.real(p)) : undefined,
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  read(p: string): string | undefined {
+    const resolved = resolveInRoot(this, p);
+    if (resolved === undefined || this.lstat(resolved)?.type !== 'file') return undefined;
+    return fs.readFileSync(this.real(resolved), 'utf8');
+  }
+
+  list(p: string): string[] {
+    try {
+      return fs.readdirSync(this.real(p)).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  *entries(): Iterable<FsEntry> {
+    const rootDev = fs.lstatSync(this.root).dev;
+    const stack = ['/'];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      for (const name of this.list(dir)) {
+        const p = path.posix.join(dir, name);
+        const entry = this.lstat(p);
+        if (!entry) continue;
+        yield entry;
+        // Stay on the root's file system, like find -xdev: no /proc, no mounts.
+        if (entry.type === 'directory' && fs.lstatSync(this.real(p)).dev === rootDev) stack.push(p);
+      }
+    }
+  }
+}
+
+/** Contents kept in memory when reading a tarball: configuration, not programs. */
+function keepContent(p: string, size: number): boolean {
+  if (size > 4 * 1024 * 1024) return false;
+  return p.startsWith('/etc/') || p.startsWith('/var/vcap/') || p === '/var/lib/dpkg/status' || p.startsWith('/usr/sbin/policy-rc.d') || p.startsWith('/home/') || p.startsWith('/root/');
+}
+
+export class TarballView implements FsView {
+  private constructor(
+    private readonly index: Map<string, FsEntry>,
+    private readonly contents: Map<string, Buffer>,
+    private readonly children: Map<string, string[]>,
+  ) {}
+
+  /** Read an OS image tarball (gzip tar of a root file system) into an index. */
+  static async fromFile(file: string): Promise<TarballView> {
+    const index = new Map<string, FsEntry>();
+    const contents = new Map<string, Buffer>();
+    const extract = tar.extract();
+    const reading = pipeline(fs.createReadStream(file), createGunzip(), extract);
+    for await (const entry of extract) {
+      const h = entry.header;
+      const p = path.posix.normalize(`/${h.name}`).replace(/\/$/, '') || '/';
+      const type: EntryType = h.type === 'file' || h.type === 'contiguous-file' || h.type === 'link' ? 'file' : h.type === 'directory' ? 'directory' : h.type === 'symlink' ? 'symlink' : 'other';
+      let size = h.size ?? 0;
+      if (h.type === 'link' && h.linkname) size = index.get(path.posix.normalize(`/${h.linkname}`))?.size ?? 0;
+      index.set(p, { path: p, type, mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, size, linkTarget: h.type === 'symlink' ? h.linkname ?? undefined : undefined });
+      if (type === 'file' && h.type !== 'link' && keepContent(p, size)) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
+        contents.set(p, Buffer.concat(chunks));
+      } else {
+        entry.resume();
+        await new Promise<void>((resolve) => entry.on('end', () => resolve()));
+      }
+      if (h.type === 'link' && h.linkname) {
+        const target = contents.get(path.posix.normalize(`/${h.linkname}`));
+        if (target) contents.set(p, target);
+      }
+    }
+    await reading;
+    const children = new Map<string, string[]>();
+    for (const p of index.keys()) {
+      if (p === '/') continue;
+      const parent = path.posix.dirname(p);
+      children.set(parent, [...(children.get(parent) ?? []), path.posix.basename(p)]);
+    }
+    for (const names of children.values()) names.sort();
+    return new TarballView(index, contents, children);
+  }
+
+  lstat(p: string): FsEntry | undefined {
+    return this.index.get(path.posix.normalize(`/${p}`).replace(/\/$/, '') || '/');
+  }
+
+  read(p: string): string | undefined {
+    const resolved = resolveInRoot(this, p);
+    return resolved === undefined ? undefined : this.contents.get(resolved)?.toString('utf8');
+  }
+
+  list(p: string): string[] {
+    return this.children.get(path.posix.normalize(`/${p}`).replace(/\/$/, '') || '/') ?? [];
+  }
+
+  entries(): Iterable<FsEntry> {
+    return this.index.values();
+  }
+}

@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { CheckReport, openRoot, runChecks } from '../check/run-checks';
+import { InvalidStemcellError } from '../stemcell/errors';
+import type { CliIo } from './main';
+
+export function formatReport(report: CheckReport): string {
+  const width = Math.max(...report.results.map((r) => r.id.length));
+  const rows = report.results.map((r) => `${r.ok ? 'PASS' : 'FAIL'}  ${r.id.padEnd(width)}  ${r.ok ? r.title : `${r.title}: ${r.detail}`}`);
+  return `${rows.join('\n')}\n\n${report.passed} passed, ${report.failed} failed\n`;
+}
+
+export function checkCommand(io: CliIo): Command {
+  return new Command('check')
+    .description('Check the hardening of an OS image tarball or a root directory (a chroot, a mounted image).')
+    .argument('<target>', 'an OS image .tgz or a directory')
+    .option('--json', 'print a JSON report instead of a table')
+    .addHelpText('after', '\nExits 1 when any check fails.')
+    .action(async (target: string, options: { json?: boolean }) => {
+      const report = runChecks(await openRoot(target), target);
+      io.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      if (report.failed > 0) throw new InvalidStemcellError(`${report.failed} of ${report.results.length} checks failed on ${target}`);
+    });
+}

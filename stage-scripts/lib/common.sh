@@ -1,0 +1,122 @@
+# shellcheck shell=bash
+# Sourced by every stage's apply.sh: settings, logging, and the few helpers
+# stages share. run.sh sets STEMCELL_{WORK,CHROOT,SETTINGS,STAGE,STAGE_DIR,LIB}.
+set -euo pipefail
+
+: "${STEMCELL_SETTINGS:?stages run through stage-scripts/run.sh}"
+# shellcheck source=/dev/null
+source "$STEMCELL_SETTINGS"
+CHROOT="$STEMCELL_CHROOT"
+ASSETS="$STEMCELL_STAGE_DIR/assets"
+export CHROOT ASSETS
+
+log() { printf '%s: %s\n' "$STEMCELL_STAGE" "$*"; }
+fail() {
+  printf '%s: ERROR: %s\n' "$STEMCELL_STAGE" "$*" >&2
+  exit 1
+}
+
+# With STEMCELL_DRY_RUN=1, commands that need root, a network or a real chroot
+# are recorded in $STEMCELL_WORK/dry-run.log instead of run, and files are still
+# written. That is how the Ubuntu stages, which cannot run on a Debian test
+# machine, are unit tested.
+dry_run() { [[ "${STEMCELL_DRY_RUN:-}" == 1 ]]; }
+record() { printf '%s\n' "$*" >>"$STEMCELL_WORK/dry-run.log"; }
+
+host_run() {
+  if dry_run; then record "host: $*"; else "$@"; fi
+}
+
+chroot_run() {
+  if dry_run; then record "chroot: $*"; return 0; fi
+  chroot "$CHROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive "$@"
+}
+
+is_debian() { [[ "$STEMCELL_OS_DISTRO" == debian ]]; }
+is_ubuntu() { [[ "$STEMCELL_OS_DISTRO" == ubuntu ]]; }
+
+# write_file PATH MODE: stdin becomes $CHROOT/PATH, owned by root.
+write_file() {
+  local path="$CHROOT$1" mode="$2"
+  mkdir -p "$(dirname "$path")"
+  cat >"$path"
+  chmod "$mode" "$path"
+  dry_run || chown 0:0 "$path"
+}
+
+# install_asset NAME PATH MODE: copy the stage's assets/NAME to $CHROOT/PATH.
+install_asset() {
+  write_file "$2" "$3" <"$ASSETS/$1"
+}
+
+# The lines of a data file without comments and blank lines.
+data_lines() {
+  sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$@"
+}
+
+MOUNTED=()
+mount_once() {
+  local target="$1"
+  shift
+  mkdir -p "$target"
+  if mountpoint -q "$target"; then return 0; fi
+  mount "$@" "$target"
+  MOUNTED+=("$target")
+}
+
+unmount_all() {
+  local i
+  for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do
+    umount "${MOUNTED[$i]}" || umount --lazy "${MOUNTED[$i]}"
+  done
+  MOUNTED=()
+}
+
+# Mount what package scripts expect inside the chroot, plus the shared
+# package cache, until the stage exits.
+mount_chroot_filesystems() {
+  dry_run && return 0
+  [[ -x "$CHROOT/bin/sh" ]] || fail "$CHROOT holds no system; run the bootstrap stage first"
+  trap unmount_all EXIT
+  mount_once "$CHROOT/proc" -t proc proc
+  mount_once "$CHROOT/sys" -t sysfs sysfs
+  mount_once "$CHROOT/dev" --bind /dev
+  mount_once "$CHROOT/dev/pts" --bind /dev/pts
+  mkdir -p "$STEMCELL_PACKAGE_CACHE"
+  mount_once "$CHROOT/var/cache/apt/archives" --bind "$STEMCELL_PACKAGE_CACHE"
+  # Name resolution for apt; whatever a package left there goes. The clean
+  # stage writes the file the image ships with.
+  rm -f "$CHROOT/etc/resolv.conf"
+  cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
+}
+
+apt_get() {
+  chroot_run apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+}
+
+apt_install() {
+  apt_get --no-install-recommends install "$@"
+}
+
+require_package() {
+  dry_run && return 0
+  local pkg
+  for pkg in "$@"; do
+    # shellcheck disable=SC2016 # dpkg-query's format, not a shell expansion
+    chroot_run dpkg-query --show --showformat='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+      fail "package $pkg is not installed; it belongs in the base_packages lists"
+  done
+}
+
+# An output file appears complete or not at all: write to the returned path,
+# then publish_output. run.sh deletes the partial file if the stage is stopped.
+partial_output() {
+  local partial="$1.partial"
+  printf '%s\n' "$partial" >>"$STEMCELL_WORK/partials"
+  printf '%s\n' "$partial"
+}
+
+publish_output() {
+  mv -f -- "$1.partial" "$1"
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Runs a collection (an ordered list of stages) against a work directory, the
+# same way on a builder instance and on a laptop.
+#
+#   run.sh --work DIR --collection FILE [--resume-from STAGE]
+#
+# DIR must hold settings.env (rendered by `stemcell build-os-image`). The runner
+# keeps per-stage logs in DIR/logs, a duration report in DIR/report.tsv and the
+# stages that finished in DIR/completed. Whatever happens, it leaves no mounts
+# below DIR and no loop devices backed by files below DIR.
+set -euo pipefail
+
+STAGE_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly STAGE_SCRIPTS
+
+usage() {
+  cat <<'USAGE'
+Usage: run.sh --work DIR --collection FILE [--resume-from STAGE]
+
+Stages are looked up in stage-scripts/stages, then in each directory of
+STEMCELL_STAGES_PATH (colon-separated), so a collection may name stages of
+your own without forking this repository.
+USAGE
+}
+
+die() {
+  printf 'run.sh: %s\n' "$*" >&2
+  exit 2
+}
+
+WORK=""
+COLLECTION=""
+RESUME_FROM=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --work) WORK="${2:?--work needs a directory}"; shift 2 ;;
+    --collection) COLLECTION="${2:?--collection needs a file}"; shift 2 ;;
+    --resume-from) RESUME_FROM="${2:?--resume-from needs a stage name}"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+done
+[[ -n "$WORK" && -n "$COLLECTION" ]] || { usage >&2; die "--work and --collection are required"; }
+[[ -d "$WORK" ]] || die "work directory $WORK does not exist"
+[[ -f "$WORK/settings.env" ]] || die "$WORK/settings.env is missing; start builds with 'stemcell build-os-image'"
+[[ -f "$COLLECTION" ]] || die "collection $COLLECTION does not exist"
+WORK="$(cd "$WORK" && pwd -P)"
+readonly WORK COLLECTION RESUME_FROM
+
+# A second build in the same work directory would fight over mounts and files.
+exec 9>"$WORK/.lock"
+if ! flock --nonblock 9; then
+  die "another build is running in $WORK (lock $WORK/.lock is held); wait for it or use another work directory"
+fi
+
+mapfile -t STAGES < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$COLLECTION")
+[[ ${#STAGES[@]} -gt 0 ]] || die "collection $COLLECTION names no stages"
+
+stage_dir() {
+  local name="$1" dir
+  local -a path=("$STAGE_SCRIPTS/stages")
+  if [[ -n "${STEMCELL_STAGES_PATH:-}" ]]; then
+    local -a extra
+    IFS=: read -r -a extra <<<"$STEMCELL_STAGES_PATH"
+    path+=("${extra[@]}")
+  fi
+  for dir in "${path[@]}"; do
+    if [[ -f "$dir/$name/apply.sh" ]]; then
+      printf '%s\n' "$dir/$name"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Check the whole collection before touching anything.
+for stage in "${STAGES[@]}"; do
+  stage_dir "$stage" >/dev/null || die "stage '$stage' (in $COLLECTION) has no apply.sh in stage-scripts/stages or STEMCELL_STAGES_PATH"
+done
+
+start_index=0
+if [[ -n "$RESUME_FROM" ]]; then
+  found=""
+  for i in "${!STAGES[@]}"; do
+    if [[ "${STAGES[$i]}" == "$RESUME_FROM" ]]; then found="$i"; break; fi
+  done
+  [[ -n "$found" ]] || die "cannot resume from '$RESUME_FROM': not in the collection (stages: ${STAGES[*]})"
+  for ((i = 0; i < found; i++)); do
+    grep -qxF "${STAGES[$i]}" "$WORK/completed" 2>/dev/null ||
+      die "cannot resume from '$RESUME_FROM': the earlier stage '${STAGES[$i]}' never completed in $WORK; resume from '${STAGES[$i]}' instead"
+  done
+  start_index="$found"
+fi
+
+mkdir -p "$WORK/logs"
+: >"$WORK/report.tsv"
+# What is re-run is no longer completed, whatever an earlier run recorded.
+printf '%s\n' "${STAGES[@]:0:start_index}" | sed '/^$/d' >"$WORK/completed"
+
+# Mount points below WORK, deepest first. mountinfo escapes blanks as \040.
+mounts_below_work() {
+  local mountpoint
+  while read -r _ _ _ _ mountpoint _; do
+    mountpoint="$(printf '%b' "$mountpoint")"
+    if [[ "$mountpoint" == "$WORK" || "$mountpoint" == "$WORK"/* ]]; then printf '%s\n' "$mountpoint"; fi
+  done </proc/self/mountinfo | sort -r
+}
+
+loops_below_work() {
+  local name backing
+  while read -r name backing; do
+    backing="${backing% (deleted)}"
+    if [[ "$backing" == "$WORK"/* ]]; then printf '%s\n' "$name"; fi
+  done < <(losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null || true)
+}
+
+release_system_resources() {
+  local mountpoint loop
+  while read -r mountpoint; do
+    [[ -n "$mountpoint" ]] || continue
+    umount "$mountpoint" 2>/dev/null || umount --lazy "$mountpoint" || printf 'run.sh: could not unmount %s\n' "$mountpoint" >&2
+  done < <(mounts_below_work)
+  while read -r loop; do
+    [[ -n "$loop" ]] || continue
+    losetup --detach "$loop" || printf 'run.sh: could not detach %s\n' "$loop" >&2
+  done < <(loops_below_work)
+  # Outputs are written as *.partial and renamed when complete; a stopped
+  # stage leaves only the partial file, which goes.
+  if [[ -f "$WORK/partials" ]]; then
+    while read -r partial; do
+      [[ -n "$partial" ]] && rm -f -- "$partial"
+    done <"$WORK/partials"
+    rm -f "$WORK/partials"
+  fi
+}
+
+declare -A STATUS=() SECONDS_TAKEN=()
+print_report() {
+  local stage total=0
+  printf '\n%-32s %-12s %8s\n' STAGE STATUS SECONDS
+  for stage in "${STAGES[@]}"; do
+    printf '%-32s %-12s %8s\n' "$stage" "${STATUS[$stage]:-not run}" "${SECONDS_TAKEN[$stage]:--}"
+    printf '%s\t%s\t%s\n' "$stage" "${STATUS[$stage]:-not run}" "${SECONDS_TAKEN[$stage]:-}" >>"$WORK/report.tsv"
+    total=$((total + ${SECONDS_TAKEN[$stage]:-0}))
+  done
+  printf '%-32s %-12s %8s\n' total "" "$total"
+}
+
+CURRENT_PID=""
+INTERRUPTED=""
+on_signal() {
+  INTERRUPTED="$1"
+  if [[ -n "$CURRENT_PID" ]]; then kill -TERM -- "-$CURRENT_PID" 2>/dev/null || true; fi
+}
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap release_system_resources EXIT
+
+for i in "${!STAGES[@]}"; do
+  stage="${STAGES[$i]}"
+  if ((i < start_index)); then STATUS[$stage]="skipped"; continue; fi
+  dir="$(stage_dir "$stage")"
+  log="$WORK/logs/$(printf '%02d' "$i")-$stage.log"
+  printf '\n==> stage %s (%d/%d)\n' "$stage" "$((i + 1))" "${#STAGES[@]}"
+  started=$EPOCHSECONDS
+  # Its own session, so an interrupt stops the stage and everything it started.
+  STEMCELL_WORK="$WORK" STEMCELL_CHROOT="$WORK/chroot" STEMCELL_SETTINGS="$WORK/settings.env" \
+    STEMCELL_STAGE="$stage" STEMCELL_STAGE_DIR="$dir" STEMCELL_LIB="$STAGE_SCRIPTS/lib" \
+    setsid bash "$dir/apply.sh" > >(tee "$log") 2>&1 &
+  CURRENT_PID=$!
+  rc=0
+  while true; do
+    wait "$CURRENT_PID" && rc=0 || rc=$?
+    # A trapped signal interrupts wait; keep waiting for the stage to exit.
+    if [[ -n "$INTERRUPTED" ]] && kill -0 "$CURRENT_PID" 2>/dev/null; then continue; fi
+    break
+  done
+  CURRENT_PID=""
+  SECONDS_TAKEN[$stage]=$((EPOCHSECONDS - started))
+  if [[ -n "$INTERRUPTED" ]]; then
+    STATUS[$stage]="interrupted"
+    release_system_resources
+    print_report
+    printf '\nrun.sh: interrupted (SIG%s) during stage %s; mounts and loop devices released.\n' "$INTERRUPTED" "$stage" >&2
+    printf 'run.sh: resume with --resume-from %s\n' "$stage" >&2
+    [[ "$INTERRUPTED" == INT ]] && exit 130 || exit 143
+  fi
+  if [[ $rc -ne 0 ]]; then
+    STATUS[$stage]="failed"
+    release_system_resources
+    printf '\n--- last lines of %s ---\n' "$log" >&2
+    tail -n 40 "$log" >&2 || true
+    print_report
+    printf '\nrun.sh: stage %s failed (exit %d); its log is %s\n' "$stage" "$rc" "$log" >&2
+    printf 'run.sh: fix the cause, then resume with --resume-from %s\n' "$stage" >&2
+    exit 1
+  fi
+  STATUS[$stage]="ok"
+  printf '%s\n' "$stage" >>"$WORK/completed"
+done
+
+release_system_resources
+print_report

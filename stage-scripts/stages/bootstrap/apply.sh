@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# A minimal system in $CHROOT. mmdebstrap by default: faster than debootstrap
+# and reproducible with SOURCE_DATE_EPOCH (bench/os-image.sh measures both).
+# Starting from an empty directory every time keeps the stage idempotent.
+# shellcheck source=../../lib/common.sh
+source "$STEMCELL_LIB/common.sh"
+
+keyring() {
+  if is_ubuntu; then printf '/usr/share/keyrings/ubuntu-archive-keyring.gpg'; else printf '/usr/share/keyrings/debian-archive-keyring.gpg'; fi
+}
+
+fresh_target() {
+  if ! dry_run && findmnt --list --noheadings --output TARGET | grep -q "^$CHROOT/"; then
+    fail "something is still mounted below $CHROOT; unmount it before bootstrapping again"
+  fi
+  rm -rf --one-file-system "$CHROOT"
+}
+
+with_mmdebstrap() {
+  # shellcheck disable=SC2016 # the hooks are expanded by mmdebstrap, with $1 the target
+  local -a args=(
+    --mode=root --variant=minbase --format=directory
+    --components="${STEMCELL_COMPONENTS// /,}"
+    --keyring="$(keyring)"
+    # Keep downloaded packages in the shared cache for the next build.
+    --skip=download/empty
+    --setup-hook='mkdir -p "$1/var/cache/apt/archives" && mount --bind "$STEMCELL_PACKAGE_CACHE" "$1/var/cache/apt/archives"'
+    --customize-hook='umount "$1/var/cache/apt/archives"'
+  )
+  if [[ -n "$STEMCELL_PROXY" ]]; then args+=(--aptopt="Acquire::http::Proxy \"$STEMCELL_PROXY\""); fi
+  if [[ -n "$STEMCELL_SNAPSHOT" ]]; then args+=(--aptopt='Acquire::Check-Valid-Until "false"'); fi
+  STEMCELL_PACKAGE_CACHE="$STEMCELL_PACKAGE_CACHE" SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" \
+    host_run mmdebstrap "${args[@]}" "$STEMCELL_OS_CODENAME" "$CHROOT" "$STEMCELL_MIRROR"
+}
+
+with_debootstrap() {
+  local -a args=(--variant=minbase --components="${STEMCELL_COMPONENTS// /,}" --keyring="$(keyring)" --cache-dir="$STEMCELL_PACKAGE_CACHE")
+  http_proxy="$STEMCELL_PROXY" host_run debootstrap "${args[@]}" "$STEMCELL_OS_CODENAME" "$CHROOT" "$STEMCELL_MIRROR"
+}
+
+dry_run || [[ -f "$(keyring)" ]] || fail "$(keyring) is missing: build $STEMCELL_OS on a host with its archive keyring (Ubuntu images on Ubuntu hosts)"
+fresh_target
+mkdir -p "$STEMCELL_PACKAGE_CACHE"
+case "$STEMCELL_BOOTSTRAP_TOOL" in
+  mmdebstrap) with_mmdebstrap ;;
+  debootstrap) with_debootstrap ;;
+  *) fail "unknown bootstrap tool '$STEMCELL_BOOTSTRAP_TOOL'; use mmdebstrap or debootstrap" ;;
+esac
+mkdir -p "$CHROOT/usr/sbin"
+
+# Package scripts must not start services inside the build chroot; the clean
+# stage removes this again.
+write_file /usr/sbin/policy-rc.d 0755 <<'POLICY'
+#!/bin/sh
+exit 101
+POLICY
+log "bootstrapped $STEMCELL_OS with $STEMCELL_BOOTSTRAP_TOOL from $STEMCELL_MIRROR"

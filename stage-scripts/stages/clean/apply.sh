@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Leave the image as a VM should first see it: no build-time apt settings,
+# proxy or service block, no package lists or caches, no SSH host keys, an empty
+# machine-id (systemd makes a new one at first boot), empty logs and temp dirs,
+# and no resolv.conf from the build host.
+# shellcheck source=../../lib/common.sh
+source "$STEMCELL_LIB/common.sh"
+
+rm -f "$CHROOT/usr/sbin/policy-rc.d" "$CHROOT/etc/apt/apt.conf.d/90stemcell-build"
+rm -rf "$CHROOT"/var/lib/apt/lists/* "$CHROOT"/var/cache/apt/*.bin
+find "$CHROOT/var/cache/apt/archives" -maxdepth 1 -type f -name '*.deb' -delete 2>/dev/null || true
+rm -f "$CHROOT"/etc/ssh/ssh_host_*
+
+: >"$CHROOT/etc/machine-id"
+chmod 0444 "$CHROOT/etc/machine-id"
+mkdir -p "$CHROOT/var/lib/dbus"
+ln -sfn /etc/machine-id "$CHROOT/var/lib/dbus/machine-id"
+
+rm -f "$CHROOT/etc/resolv.conf"
+if is_ubuntu; then ln -s ../run/systemd/resolve/stub-resolv.conf "$CHROOT/etc/resolv.conf"; fi
+
+find "$CHROOT/var/log" -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
+find "$CHROOT/var/log" -type f -exec truncate --size=0 {} +
+rm -rf "$CHROOT"/var/log/journal/* "$CHROOT"/tmp/* "$CHROOT"/var/tmp/* "$CHROOT"/root/.bash_history
+log "image cleaned"

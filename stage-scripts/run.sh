@@ -135,15 +135,18 @@ release_system_resources() {
 }
 
 declare -A STATUS=() SECONDS_TAKEN=()
+elapsed_since() {
+  awk -v start="$1" -v end="$EPOCHREALTIME" 'BEGIN { printf "%.1f", end - start }'
+}
+
 print_report() {
-  local stage total=0
+  local stage
   printf '\n%-32s %-12s %8s\n' STAGE STATUS SECONDS
   for stage in "${STAGES[@]}"; do
     printf '%-32s %-12s %8s\n' "$stage" "${STATUS[$stage]:-not run}" "${SECONDS_TAKEN[$stage]:--}"
     printf '%s\t%s\t%s\n' "$stage" "${STATUS[$stage]:-not run}" "${SECONDS_TAKEN[$stage]:-}" >>"$WORK/report.tsv"
-    total=$((total + ${SECONDS_TAKEN[$stage]:-0}))
   done
-  printf '%-32s %-12s %8s\n' total "" "$total"
+  printf '%-32s %-12s %8s\n' total "" "$(printf '%s\n' "${SECONDS_TAKEN[@]}" | awk '{ t += $1 } END { printf "%.1f", t }')"
 }
 
 CURRENT_PID=""
@@ -162,7 +165,7 @@ for i in "${!STAGES[@]}"; do
   dir="$(stage_dir "$stage")"
   log="$WORK/logs/$(printf '%02d' "$i")-$stage.log"
   printf '\n==> stage %s (%d/%d)\n' "$stage" "$((i + 1))" "${#STAGES[@]}"
-  started=$EPOCHSECONDS
+  started=$EPOCHREALTIME
   # Its own session, so an interrupt stops the stage and everything it started.
   STEMCELL_WORK="$WORK" STEMCELL_CHROOT="$WORK/chroot" STEMCELL_SETTINGS="$WORK/settings.env" \
     STEMCELL_STAGE="$stage" STEMCELL_STAGE_DIR="$dir" STEMCELL_LIB="$STAGE_SCRIPTS/lib" \
@@ -176,7 +179,7 @@ for i in "${!STAGES[@]}"; do
     break
   done
   CURRENT_PID=""
-  SECONDS_TAKEN[$stage]=$((EPOCHSECONDS - started))
+  SECONDS_TAKEN[$stage]="$(elapsed_since "$started")"
   if [[ -n "$INTERRUPTED" ]]; then
     STATUS[$stage]="interrupted"
     release_system_resources

@@ -11,6 +11,7 @@ rm -rf "$CHROOT"/var/lib/apt/lists/* "$CHROOT"/var/cache/apt/*.bin
 find "$CHROOT/var/cache/apt/archives" -maxdepth 1 -type f -name '*.deb' -delete 2>/dev/null || true
 rm -f "$CHROOT"/etc/ssh/ssh_host_*
 
+mkdir -p "$CHROOT/var/log" "$CHROOT/etc"
 : >"$CHROOT/etc/machine-id"
 chmod 0444 "$CHROOT/etc/machine-id"
 mkdir -p "$CHROOT/var/lib/dbus"

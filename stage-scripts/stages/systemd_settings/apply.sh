@@ -11,6 +11,7 @@ install_asset coredump.conf /etc/systemd/coredump.conf.d/60-bosh.conf 0644
 install_asset system.conf /etc/systemd/system.conf.d/60-bosh.conf 0644
 mask_units=(apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service)
 if is_ubuntu; then mask_units+=(motd-news.timer motd-news.service); fi
+mkdir -p "$CHROOT/etc/systemd/system"
 for unit in "${mask_units[@]}"; do
   ln -sfn /dev/null "$CHROOT/etc/systemd/system/$unit"
 done

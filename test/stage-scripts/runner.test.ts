@@ -1,0 +1,142 @@
+/**
+ * stage-scripts/run.sh with small test stages (test/fixtures/stages): failure
+ * reports, resume, interrupts with mounts and loop devices held, partial
+ * outputs, the work-directory lock.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { requireRootForSuite } from '../helpers/root';
+import { tempDir } from '../helpers/stemcells';
+
+const RUN = path.join(__dirname, '..', '..', 'stage-scripts', 'run.sh');
+const FIXTURE_STAGES = path.join(__dirname, '..', 'fixtures', 'stages');
+
+beforeAll(requireRootForSuite);
+
+function workWith(stages: string[]): { work: string; collection: string } {
+  const work = tempDir('runner-');
+  fs.writeFileSync(path.join(work, 'settings.env'), "export STEMCELL_OS='test'\n");
+  const collection = path.join(work, 'collection');
+  fs.writeFileSync(collection, `# test collection\n${stages.join('\n')}\n`);
+  return { work, collection };
+}
+
+function run(work: string, collection: string, ...extra: string[]) {
+  const r = spawnSync('bash', [RUN, '--work', work, '--collection', collection, ...extra], {
+    encoding: 'utf8',
+    env: { ...process.env, STEMCELL_STAGES_PATH: FIXTURE_STAGES },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function report(work: string): Record<string, string> {
+  return Object.fromEntries(fs.readFileSync(path.join(work, 'report.tsv'), 'utf8').trim().split('\n').map((l) => l.split('\t').slice(0, 2) as [string, string]));
+}
+
+const marks = (work: string): string[] => fs.readFileSync(path.join(work, 'marks'), 'utf8').trim().split('\n');
+
+function mountsBelow(dir: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
+}
+
+function loopsBelow(dir: string): string[] {
+  const out = spawnSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout;
+  return out.split('\n').filter((l) => l.includes(dir));
+}
+
+async function waitFor(file: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 200 && !fs.existsSync(file); i++) {
+    if (child.exitCode !== null) throw new Error(`runner exited early with ${child.exitCode}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!fs.existsSync(file)) throw new Error(`${file} never appeared`);
+}
+
+function startRun(work: string, collection: string): { child: ChildProcess; done: Promise<{ code: number | null; err: string }> } {
+  const child = spawn('bash', [RUN, '--work', work, '--collection', collection], { env: { ...process.env, STEMCELL_STAGES_PATH: FIXTURE_STAGES } });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  child.stdout!.resume();
+  const done = new Promise<{ code: number | null; err: string }>((resolve) => child.on('exit', (code) => resolve({ code, err })));
+  return { child, done };
+}
+
+describe('a failing stage', () => {
+  it('names the stage, shows its output, and a resume finishes the job', () => {
+    const { work, collection } = workWith(['ok_one', 'fail_unless_allowed', 'ok_two']);
+    const failed = run(work, collection);
+    expect(failed.code).toBe(1);
+    expect(failed.err).toMatch(/boom: not allowed yet/);
+    expect(failed.err).toMatch(/stage fail_unless_allowed failed \(exit 3\)/);
+    expect(failed.err).toMatch(/resume with --resume-from fail_unless_allowed/);
+    expect(report(work)).toEqual({ ok_one: 'ok', fail_unless_allowed: 'failed', ok_two: 'not run' });
+    expect(fs.readFileSync(path.join(work, 'logs', '01-fail_unless_allowed.log'), 'utf8')).toMatch(/checking for permission[\s\S]*boom/);
+
+    fs.writeFileSync(path.join(work, 'allow'), '');
+    const resumed = run(work, collection, '--resume-from', 'fail_unless_allowed');
+    expect(resumed.code).toBe(0);
+    expect(report(work)).toEqual({ ok_one: 'skipped', fail_unless_allowed: 'ok', ok_two: 'ok' });
+    expect(marks(work)).toEqual(['one ran', 'allowed ran', 'two ran']);
+    expect(resumed.out).toMatch(/^total\s+\d+\.\d$/m);
+  });
+
+  it('refuses to resume past a stage that never completed', () => {
+    const { work, collection } = workWith(['ok_one', 'fail_unless_allowed', 'ok_two']);
+    expect(run(work, collection).code).toBe(1);
+    const r = run(work, collection, '--resume-from', 'ok_two');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/the earlier stage 'fail_unless_allowed' never completed .*; resume from 'fail_unless_allowed' instead/);
+  });
+});
+
+describe('bad requests are refused before any stage runs', () => {
+  it.each([
+    [['ok_one', 'no_such_stage'], [], /stage 'no_such_stage' .* has no apply.sh/],
+    [['ok_one'], ['--resume-from', 'ok_two'], /cannot resume from 'ok_two': not in the collection/],
+  ])('%j %j', (stages, extra, message) => {
+    const { work, collection } = workWith(stages);
+    const r = run(work, collection, ...extra);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(fs.existsSync(path.join(work, 'marks'))).toBe(false);
+  });
+
+  it('refuses a second build in the same work directory', async () => {
+    const { work, collection } = workWith(['ok_one']);
+    const holder = spawn('flock', [path.join(work, '.lock'), 'sleep', '30']);
+    await new Promise((r) => setTimeout(r, 300));
+    const r = run(work, collection);
+    holder.kill();
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/another build is running in .*lock .* is held/);
+  });
+});
+
+describe('interrupts', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s mid-stage leaves no mounts and no loop devices', async (signal) => {
+    const { work, collection } = workWith(['ok_one', 'mount_and_wait', 'ok_two']);
+    const { child, done } = startRun(work, collection);
+    await waitFor(path.join(work, 'ready'), child);
+    expect(mountsBelow(work)).toHaveLength(2);
+    expect(loopsBelow(work)).toHaveLength(1);
+    child.kill(signal);
+    const { code, err } = await done;
+    expect(code).toBe(signal === 'SIGINT' ? 130 : 143);
+    expect(err).toMatch(new RegExp(`interrupted \\(${signal}\\) during stage mount_and_wait`));
+    expect(err).toMatch(/resume with --resume-from mount_and_wait/);
+    expect(mountsBelow(work)).toEqual([]);
+    expect(loopsBelow(work)).toEqual([]);
+    expect(report(work)).toEqual({ ok_one: 'ok', mount_and_wait: 'interrupted', ok_two: 'not run' });
+  });
+
+  it('leaves no half-written output', async () => {
+    const { work, collection } = workWith(['write_partial_and_wait']);
+    const { child, done } = startRun(work, collection);
+    await waitFor(path.join(work, 'ready'), child);
+    expect(fs.existsSync(path.join(work, 'output.tgz.partial'))).toBe(true);
+    child.kill('SIGTERM');
+    await done;
+    expect(fs.readdirSync(work).filter((f) => f.startsWith('output'))).toEqual([]);
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * Ubuntu OS images are built on Ubuntu hosts, which this test machine is not.
+ * These tests run the real stage scripts in dry-run mode (commands recorded in
+ * dry-run.log instead of run; files written as usual) with settings rendered
+ * by the real TypeScript code, and check what they write and would run.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { renderSettingsEnv, resolveOsImageSettings } from '../../lib/build/os-image-settings';
+import { tempDir } from '../helpers/stemcells';
+
+const STAGES = path.join(__dirname, '..', '..', 'stage-scripts', 'stages');
+const LIB = path.join(__dirname, '..', '..', 'stage-scripts', 'lib');
+
+interface DryRun {
+  chroot: string;
+  commands: string[];
+  read: (p: string) => string;
+}
+
+function dryRun(stage: string, os: string, request: { snapshot?: string; extraPackages?: string[]; proxy?: string } = {}): DryRun {
+  const work = tempDir('dry-run-');
+  const chroot = path.join(work, 'chroot');
+  // The few files stages edit in place rather than write.
+  fs.mkdirSync(path.join(chroot, 'etc', 'pam.d'), { recursive: true });
+  fs.writeFileSync(path.join(chroot, 'etc', 'pam.d', 'su'), 'auth       sufficient pam_rootok.so\n# auth       required   pam_wheel.so\n');
+  fs.writeFileSync(path.join(chroot, 'etc', 'pam.d', 'login'), 'auth optional pam_faildelay.so nullok\n');
+  fs.writeFileSync(path.join(chroot, 'etc', 'login.defs'), 'UMASK\t\t022\n');
+  const settings = resolveOsImageSettings({ os, out: path.join(work, 'os.tgz'), packageCacheRoot: path.join(work, 'cache'), ...request });
+  fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings));
+  const r = spawnSync('bash', [path.join(STAGES, stage, 'apply.sh')], {
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH,
+      STEMCELL_DRY_RUN: '1',
+      STEMCELL_WORK: work,
+      STEMCELL_CHROOT: chroot,
+      STEMCELL_SETTINGS: path.join(work, 'settings.env'),
+      STEMCELL_STAGE: stage,
+      STEMCELL_STAGE_DIR: path.join(STAGES, stage),
+      STEMCELL_LIB: LIB,
+    },
+  });
+  if (r.status !== 0) throw new Error(`${stage} failed in dry run: ${r.stderr}`);
+  const log = path.join(work, 'dry-run.log');
+  return {
+    chroot,
+    commands: fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [],
+    read: (p) => fs.readFileSync(path.join(chroot, p), 'utf8'),
+  };
+}
+
+describe.each([
+  ['ubuntu-jammy', 'jammy'],
+  ['ubuntu-noble', 'noble'],
+])('%s', (os, codename) => {
+  it('bootstraps with mmdebstrap from the Ubuntu archive with its keyring, main and universe', () => {
+    const { commands } = dryRun('bootstrap', os);
+    const mmdebstrap = commands.find((c) => c.startsWith('host: mmdebstrap'))!;
+    expect(mmdebstrap).toContain('--components=main,universe');
+    expect(mmdebstrap).toContain('--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg');
+    expect(mmdebstrap).toContain('--variant=minbase');
+    expect(mmdebstrap).toMatch(new RegExp(` ${codename} \\S+/chroot http://archive.ubuntu.com/ubuntu$`));
+  });
+
+  it('writes deb822 sources with updates and security pockets', () => {
+    const { read, chroot } = dryRun('apt_sources', os);
+    expect(read('etc/apt/sources.list.d/ubuntu.sources')).toBe(
+      [
+        'Types: deb',
+        'URIs: http://archive.ubuntu.com/ubuntu',
+        `Suites: ${codename} ${codename}-updates`,
+        'Components: main universe',
+        'Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg',
+        '',
+        'Types: deb',
+        'URIs: http://security.ubuntu.com/ubuntu',
+        `Suites: ${codename}-security`,
+        'Components: main universe',
+        'Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg',
+        '',
+      ].join('\n'),
+    );
+    expect(fs.existsSync(path.join(chroot, 'etc/apt/sources.list'))).toBe(false);
+    expect(read('etc/apt/apt.conf.d/90stemcell-build')).not.toMatch(/Proxy|Check-Valid-Until/);
+  });
+
+  it('uses the snapshot archive and the build proxy when asked', () => {
+    const { read } = dryRun('apt_sources', os, { snapshot: '20251101T000000Z', proxy: 'http://proxy.internal:3128' });
+    const sources = read('etc/apt/sources.list.d/ubuntu.sources');
+    expect(sources).toContain('URIs: https://snapshot.ubuntu.com/ubuntu/20251101T000000Z\nSuites: ' + `${codename} ${codename}-updates`);
+    expect(sources).toContain(`Suites: ${codename}-security`);
+    const build = read('etc/apt/apt.conf.d/90stemcell-build');
+    expect(build).toContain('Acquire::http::Proxy "http://proxy.internal:3128";');
+    expect(build).toContain('Acquire::Check-Valid-Until "false";');
+  });
+
+  it('installs the common list, the Ubuntu names and the extra packages in one apt run', () => {
+    const { commands } = dryRun('base_packages', os, { extraPackages: ['htop', 'jq'] });
+    expect(commands.slice(0, 2)).toEqual([
+      'chroot: apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold update',
+      'chroot: apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade',
+    ]);
+    const install = commands[2].split(' ');
+    expect(install).toEqual(expect.arrayContaining(['--no-install-recommends', 'install', 'openssh-server', 'auditd', 'libpam-pwquality', 'grub-pc-bin', 'grub-efi-amd64-bin', 'ubuntu-keyring', 'htop', 'jq']));
+    const versioned = os === 'ubuntu-noble' ? ['libssl3t64', 'libcurl4t64', 'libaio1t64'] : ['libssl3', 'libcurl4', 'libaio1'];
+    expect(install).toEqual(expect.arrayContaining(versioned));
+    expect(install.at(-2)).toBe('htop');
+    expect(commands).toHaveLength(3);
+  });
+
+  it('writes the same PAM policy as Debian: faillock, pwquality, pwhistory, no nullok', () => {
+    const { read } = dryRun('password_policies', os);
+    expect(read('etc/pam.d/common-auth')).toMatch(/^auth\trequired\t+pam_faillock\.so preauth$/m);
+    expect(read('etc/pam.d/common-auth')).toMatch(/^auth\t\[default=die\]\t+pam_faillock\.so authfail$/m);
+    expect(read('etc/pam.d/common-password')).toMatch(/pam_pwquality\.so/);
+    expect(read('etc/pam.d/common-password')).toMatch(/pam_pwhistory\.so remember=24/);
+    expect(read('etc/security/faillock.conf')).toMatch(/^deny = 3$/m);
+    expect(read('etc/security/pwquality.conf')).toMatch(/^minlen = 14$/m);
+    expect(read('etc/pam.d/login')).toBe('auth optional pam_faildelay.so\n');
+    expect(read('etc/login.defs')).toBe('UMASK\t\t077\n');
+  });
+
+  it('restricts su to bosh_sudoers', () => {
+    const { read } = dryRun('restrict_su', os);
+    expect(read('etc/pam.d/su')).toBe('auth       required   pam_wheel.so use_uid group=bosh_sudoers\nauth       sufficient pam_rootok.so\n');
+  });
+
+  it('masks motd-news (Ubuntu fetches it from the internet) and apt timers', () => {
+    const { chroot } = dryRun('systemd_settings', os);
+    for (const unit of ['motd-news.timer', 'apt-daily.timer', 'apt-daily-upgrade.timer']) {
+      expect(fs.readlinkSync(path.join(chroot, 'etc/systemd/system', unit))).toBe('/dev/null');
+    }
+  });
+
+  it('syncs time with the Ubuntu NTP pool', () => {
+    const { read, commands } = dryRun('time_sync', os);
+    expect(read('etc/chrony/sources.d/default.sources')).toBe('pool ntp.ubuntu.com iburst maxsources 4\n');
+    expect(commands).toEqual(['chroot: systemctl enable chrony.service']);
+  });
+
+  it('points resolv.conf at systemd-resolved when cleaning', () => {
+    const { chroot } = dryRun('clean', os);
+    expect(fs.readlinkSync(path.join(chroot, 'etc/resolv.conf'))).toBe('../run/systemd/resolve/stub-resolv.conf');
+  });
+});
+
+describe('debian-bookworm in the same dry run', () => {
+  it('uses the Debian archive, security archive and pool', () => {
+    expect(dryRun('apt_sources', 'debian-bookworm').read('etc/apt/sources.list.d/debian.sources')).toMatch(
+      /URIs: http:\/\/deb.debian.org\/debian\nSuites: bookworm bookworm-updates\nComponents: main\n[\s\S]*URIs: http:\/\/deb.debian.org\/debian-security\nSuites: bookworm-security/,
+    );
+    expect(dryRun('time_sync', 'debian-bookworm').read('etc/chrony/sources.d/default.sources')).toMatch(/2.debian.pool.ntp.org/);
+    const { chroot } = dryRun('systemd_settings', 'debian-bookworm');
+    expect(fs.existsSync(path.join(chroot, 'etc/systemd/system/motd-news.timer'))).toBe(false);
+  });
+});

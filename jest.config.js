@@ -4,6 +4,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': 'ts-jest' },
-  // CDK synthesis of a whole stack takes a few seconds on 2 cores.
+  // Synthesizing the stack and spawning the CLI take seconds; builds in
+  // test/e2e set their own, longer limits.
   testTimeout: 60_000,
 };

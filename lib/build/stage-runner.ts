@@ -51,7 +51,8 @@ export interface RunCollectionOptions {
 export async function runCollection(options: RunCollectionOptions): Promise<RunOutcome> {
   const args = [path.join(STAGE_SCRIPTS, 'run.sh'), '--work', options.work, '--collection', options.collectionFile];
   if (options.resumeFrom) args.push('--resume-from', options.resumeFrom);
-  const child = spawn('bash', args, { stdio: 'inherit', env: { ...process.env, ...options.env } });
+  // Stage output is progress, so it goes to stderr; stdout stays for results.
+  const child = spawn('bash', args, { stdio: ['inherit', process.stderr, 'inherit'], env: { ...process.env, ...options.env } });
   // Pass interrupts on and wait: run.sh stops the stage, releases mounts and
   // loop devices, and reports before exiting.
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);

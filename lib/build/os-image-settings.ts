@@ -157,13 +157,33 @@ export function settingsForRecord(s: OsImageSettings): Record<string, unknown> {
   return { ...s, os: s.os.name, proxy: proxy?.toString() };
 }
 
-/** The stages of a build: the OS's collection, with `customize` before file_permissions when a script is given. */
-export function composeCollection(baseCollection: string, customize: boolean): string {
+/**
+ * The stages of a build: the OS's collection, then, right before
+ * file_permissions, `customize` when a script is given and the operator's own
+ * stages (by folder name) in the order given.
+ */
+export function composeCollection(baseCollection: string, customize: boolean, ownStages: readonly string[] = []): string {
   const lines = baseCollection.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
-  if (customize) {
+  const added = [...(customize ? ['customize'] : []), ...ownStages];
+  if (added.length > 0) {
     const at = lines.indexOf('file_permissions');
-    if (at < 0) throw new Error('the collection has no file_permissions stage to run customize before');
-    lines.splice(at, 0, 'customize');
+    if (at < 0) throw new Error('the collection has no file_permissions stage to run added stages before');
+    lines.splice(at, 0, ...added);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Check stage folders given with --add-stage: each holds an apply.sh, and its
+ * name is new (an added stage never replaces one of ours or another added one).
+ */
+export function checkOwnStages(dirs: readonly string[], builtInStages: readonly string[]): { names: string[]; searchPath: string } {
+  const names: string[] = [];
+  for (const dir of dirs) {
+    const name = path.basename(path.resolve(dir));
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw new UsageError(`stage folder name '${name}' must be lower case letters, digits, _ or -`);
+    if (builtInStages.includes(name) || names.includes(name)) throw new UsageError(`a stage named '${name}' already exists; rename the folder ${dir}`);
+    names.push(name);
+  }
+  return { names, searchPath: [...new Set(dirs.map((d) => path.dirname(path.resolve(d))))].join(':') };
 }

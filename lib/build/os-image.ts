@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EnvironmentError, ExitCode, UsageError } from '../stemcell/errors';
 import { ensureHostTools, HostTool, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
-import { composeCollection, OsImageBuildRequest, OsImageSettings, renderSettingsEnv, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
+import { checkOwnStages, composeCollection, OsImageBuildRequest, OsImageSettings, renderSettingsEnv, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
 import { requireUnlocked, runCollection, StageResult } from './stage-runner';
 
 export const DEFAULT_WORK_ROOT = '/var/tmp/stemcell-farm/work';
@@ -19,6 +19,8 @@ export interface BuildOsImageOptions extends OsImageBuildRequest {
   readonly resumeFrom?: string;
   /** Keep the work directory after a successful build. @default false */
   readonly keepWork?: boolean;
+  /** Folders of your own stages (each with an apply.sh), run before file_permissions. @default [] */
+  readonly addStages?: readonly string[];
   /** apt-get install missing host packages. @default false */
   readonly installHostPackages?: boolean;
   /** Progress messages. @default - stderr */
@@ -90,12 +92,14 @@ function readPackages(work: string): { name: string; version: string }[] {
 }
 
 /** Validate everything that can be validated before a single file is written. */
-export function prepareOsImageBuild(options: BuildOsImageOptions): { settings: OsImageSettings; work: string; collection: string } {
+export function prepareOsImageBuild(options: BuildOsImageOptions): { settings: OsImageSettings; work: string; collection: string; stagesPath: string } {
   const settings = resolveOsImageSettings(options);
   const work = path.resolve(options.work ?? path.join(DEFAULT_WORK_ROOT, `os-image-${settings.os.name}`));
   const base = path.join(STAGE_SCRIPTS, 'collections', 'os-image', settings.os.name);
   requireFile(base, 'collection', 'every supported OS has one in stage-scripts/collections/os-image');
-  const collection = composeCollection(fs.readFileSync(base, 'utf8'), settings.customizeScript !== undefined);
+  for (const dir of options.addStages ?? []) requireFile(path.join(dir, 'apply.sh'), 'stage script', 'an added stage is a folder holding apply.sh');
+  const own = checkOwnStages(options.addStages ?? [], fs.readdirSync(path.join(STAGE_SCRIPTS, 'stages')));
+  const collection = composeCollection(fs.readFileSync(base, 'utf8'), settings.customizeScript !== undefined, own.names);
   if (options.resumeFrom !== undefined) {
     if (!collection.split('\n').includes(options.resumeFrom)) {
       throw new UsageError(`cannot resume from '${options.resumeFrom}': the stages are ${collection.trim().split('\n').join(', ')}`);
@@ -111,12 +115,12 @@ export function prepareOsImageBuild(options: BuildOsImageOptions): { settings: O
   requireFreeSpace(work, 4 * GIB, 'the build (chroot and package cache)');
   requireFreeSpace(path.dirname(settings.out), 1 * GIB, 'the OS image tarball');
   requireUnlocked(work);
-  return { settings, work, collection };
+  return { settings, work, collection, stagesPath: own.searchPath };
 }
 
 export async function buildOsImage(options: BuildOsImageOptions): Promise<BuildOutcome> {
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const { settings, work, collection } = prepareOsImageBuild(options);
+  const { settings, work, collection, stagesPath } = prepareOsImageBuild(options);
   const startedAt = new Date().toISOString();
 
   fs.mkdirSync(work, { recursive: true });
@@ -126,7 +130,7 @@ export async function buildOsImage(options: BuildOsImageOptions): Promise<BuildO
   fs.writeFileSync(collectionFile, collection);
   say(`building ${settings.os.name} OS image in ${work}${options.resumeFrom ? `, resuming from ${options.resumeFrom}` : ''}`);
 
-  const { exitCode, stages } = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom });
+  const { exitCode, stages } = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: { STEMCELL_STAGES_PATH: stagesPath } });
   if (exitCode !== 0) {
     const failed = stages.find((s) => s.status === 'failed' || s.status === 'interrupted');
     if (failed) say(`the work directory ${work} is kept; after fixing the cause run the same command with --resume-from ${failed.stage}`);

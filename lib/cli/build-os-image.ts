@@ -24,6 +24,7 @@ export function buildOsImageCommand(io: CliIo): Command {
     .option('--proxy <url>', 'HTTP proxy for apt during the build (not kept in the image)')
     .option('--extra-packages <a,b>', 'more packages to install; repeatable', list, [])
     .option('--customize <script>', 'script to run inside the chroot after the base stages, before hardening and clean-up')
+    .option('--add-stage <dir>', 'a folder with your own apply.sh, run as a stage before hardening and clean-up; repeatable', (v: string, p: string[]) => [...p, v], [])
     .option('--resume-from <stage>', 'resume a failed build at this stage (same --work)')
     .option('--keep-work', 'keep the work directory after a successful build')
     .option('--package-cache <dir>', 'downloaded packages, reused across builds', '/var/cache/stemcell-farm/apt')
@@ -37,7 +38,7 @@ export function buildOsImageCommand(io: CliIo): Command {
     )
     .action(async (o: {
       os: string; out?: string; work?: string; mirror?: string; securityMirror?: string; snapshot?: string; proxy?: string;
-      extraPackages: string[]; customize?: string; resumeFrom?: string; keepWork?: boolean; packageCache: string;
+      extraPackages: string[]; customize?: string; addStage: string[]; resumeFrom?: string; keepWork?: boolean; packageCache: string;
       bootstrap: BootstrapTool; installHostPackages?: boolean;
     }) => {
       const outcome = await buildOsImage({
@@ -50,6 +51,7 @@ export function buildOsImageCommand(io: CliIo): Command {
         proxy: o.proxy,
         extraPackages: o.extraPackages,
         customizeScript: o.customize,
+        addStages: o.addStage,
         resumeFrom: o.resumeFrom,
         keepWork: o.keepWork,
         packageCacheRoot: o.packageCache,

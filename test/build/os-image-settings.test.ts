@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { composeCollection, renderSettingsEnv, resolveOsImageSettings, settingsForRecord, shellQuote } from '../../lib/build/os-image-settings';
+import { checkOwnStages, composeCollection, renderSettingsEnv, resolveOsImageSettings, settingsForRecord, shellQuote } from '../../lib/build/os-image-settings';
 import { tempDir } from '../helpers/stemcells';
 
 const base = { os: 'debian-bookworm', out: '/tmp/out/os.tgz' };
@@ -71,6 +71,20 @@ describe('composing the collection', () => {
   it('runs customize right before file_permissions when there is a script', () => {
     expect(composeCollection(collection, true)).toBe('bootstrap\nbase_packages\ncustomize\nfile_permissions\nclean\n');
     expect(composeCollection(collection, false)).toBe('bootstrap\nbase_packages\nfile_permissions\nclean\n');
+  });
+
+  it('adds the operator\'s own stages after customize', () => {
+    expect(composeCollection(collection, true, ['acme_agent', 'acme_certs'])).toBe('bootstrap\nbase_packages\ncustomize\nacme_agent\nacme_certs\nfile_permissions\nclean\n');
+  });
+
+  it('finds own stages by folder and refuses names that would shadow ours', () => {
+    expect(checkOwnStages(['/opt/acme/stages/acme_agent', '/srv/x/acme_certs'], ['bootstrap', 'ssh'])).toEqual({
+      names: ['acme_agent', 'acme_certs'],
+      searchPath: '/opt/acme/stages:/srv/x',
+    });
+    expect(() => checkOwnStages(['/opt/acme/ssh'], ['bootstrap', 'ssh'])).toThrow("a stage named 'ssh' already exists; rename the folder /opt/acme/ssh");
+    expect(() => checkOwnStages(['/a/mine', '/b/mine'], [])).toThrow("a stage named 'mine' already exists");
+    expect(() => checkOwnStages(['/a/My Stage'], [])).toThrow(/must be lower case/);
   });
 
   it('matches the real collections', () => {

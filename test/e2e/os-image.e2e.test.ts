@@ -42,7 +42,15 @@ afterAll(() => {
   if (mountsBelow(ROOT).length === 0) fs.rmSync(ROOT, { recursive: true, force: true });
 });
 
-const buildArgs = ['build-os-image', '--os', 'debian-bookworm', '--work', WORK, '--out', OUT, '--extra-packages', 'jq', '--install-host-packages'];
+// An operator's own stage, kept outside this repository.
+const OWN_STAGE = path.join(ROOT, 'acme-stages', 'acme_issue');
+fs.mkdirSync(OWN_STAGE, { recursive: true });
+fs.writeFileSync(
+  path.join(OWN_STAGE, 'apply.sh'),
+  '#!/usr/bin/env bash\nsource "$STEMCELL_LIB/common.sh"\nprintf "ACME build\\n" | write_file /etc/acme-build 0644\n',
+);
+
+const buildArgs = ['build-os-image', '--os', 'debian-bookworm', '--work', WORK, '--out', OUT, '--extra-packages', 'jq', '--add-stage', OWN_STAGE, '--install-host-packages'];
 
 describe('debian-bookworm OS image', () => {
   it('fails at the customize stage with the script output shown, and leaves nothing mounted', () => {
@@ -65,7 +73,8 @@ describe('debian-bookworm OS image', () => {
     expect(r.out.trim()).toBe(OUT);
     const record = JSON.parse(fs.readFileSync(OUT.replace(/\.tgz$/, '.build.json'), 'utf8'));
     const status = Object.fromEntries(record.stages.map((s: { stage: string; status: string }) => [s.stage, s.status]));
-    expect(status).toMatchObject({ bootstrap: 'skipped', base_packages: 'skipped', customize: 'ok', file_permissions: 'ok', package_os_image: 'ok' });
+    expect(status).toMatchObject({ bootstrap: 'skipped', base_packages: 'skipped', customize: 'ok', acme_issue: 'ok', file_permissions: 'ok', package_os_image: 'ok' });
+    expect(record.stages.map((st: { stage: string }) => st.stage).slice(-5)).toEqual(['customize', 'acme_issue', 'file_permissions', 'clean', 'package_os_image']);
     expect(record.packages).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'jq' }), expect.objectContaining({ name: 'openssh-server' })]));
     expect(record.output.bytes).toBe(fs.statSync(OUT).size);
     expect(record.settings.extraPackages).toEqual(['jq']);
@@ -76,6 +85,7 @@ describe('debian-bookworm OS image', () => {
   it('carries the customization', async () => {
     const view = await TarballView.fromFile(OUT);
     expect(view.read('/etc/acme-release')).toBe('acme agent v1\n');
+    expect(view.read('/etc/acme-build')).toBe('ACME build\n');
     expect(view.lstat('/usr/bin/jq')?.type).toBe('file');
     expect(view.lstat('/tmp/stemcell-customize')).toBeUndefined();
   });

@@ -319,7 +319,7 @@ export const CHECKS: readonly Check[] = [
     id: 'files.no-build-leftovers',
     title: 'no build-time policy-rc.d, apt proxy or build settings',
     run: (ctx) => {
-      const left = ['/usr/sbin/policy-rc.d', '/etc/apt/apt.conf.d/90stemcell-build', '/tmp/stemcell-customize'].filter((p) => ctx.fs.lstat(p));
+      const left = ['/usr/sbin/policy-rc.d', '/etc/apt/apt.conf.d/90stemcell-build', '/etc/apt/apt.conf.d/99mmdebstrap', '/etc/dpkg/dpkg.cfg.d/99mmdebstrap', '/tmp/stemcell-customize'].filter((p) => ctx.fs.lstat(p));
       const proxies = ctx.fs.list('/etc/apt/apt.conf.d').filter((f) => /Acquire::https?::Proxy/i.test(ctx.fs.read(`/etc/apt/apt.conf.d/${f}`) ?? ''));
       const all = [...left, ...proxies.map((f) => `/etc/apt/apt.conf.d/${f} (proxy)`)];
       return all.length === 0 ? pass('none') : fail(all.join(', '));

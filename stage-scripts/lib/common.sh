@@ -91,8 +91,21 @@ mount_chroot_filesystems() {
   cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
 }
 
+# The base package set: stage-scripts/data/packages/common.txt and <os>.txt,
+# plus --extra-packages, one per line.
+base_package_list() {
+  local dir="$STEMCELL_LIB/../data/packages"
+  [[ -f "$dir/$STEMCELL_OS.txt" ]] || fail "no package list $dir/$STEMCELL_OS.txt for $STEMCELL_OS"
+  data_lines "$dir/common.txt" "$dir/$STEMCELL_OS.txt"
+  local extra
+  for extra in ${STEMCELL_EXTRA_PACKAGES:-}; do printf '%s\n' "$extra"; done
+}
+
+# dpkg's fsync after every file makes builds several times slower and buys
+# nothing in a chroot that is archived at the end.
 apt_get() {
-  chroot_run apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+  chroot_run apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    -o Dpkg::Options::=--force-unsafe-io "$@"
 }
 
 apt_install() {

@@ -7,7 +7,7 @@
  * Downloads go to the default package cache, so later builds in the same CI
  * run (and the benchmark) start warm.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TarballView } from '../../lib/check/fs-view';
@@ -53,6 +53,26 @@ fs.writeFileSync(
 const buildArgs = ['build-os-image', '--os', 'debian-bookworm', '--work', WORK, '--out', OUT, '--extra-packages', 'jq', '--add-stage', OWN_STAGE, '--install-host-packages'];
 
 describe('debian-bookworm OS image', () => {
+  it('releases every mount when interrupted in the middle of installing packages', async () => {
+    const work = path.join(ROOT, 'interrupted');
+    const child = spawn(process.execPath, [CLI, 'build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted.tgz'), '--install-host-packages'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (d) => (log += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Interrupt once base_packages has the chroot's file systems mounted.
+    for (let i = 0; i < 600 && !(log.includes('==> stage base_packages') && mountsBelow(work).length >= 5); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(mountsBelow(work).length).toBeGreaterThanOrEqual(5);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(log).toMatch(/interrupted \(SIGINT\) during stage base_packages/);
+    expect(mountsBelow(work)).toEqual([]);
+    expect(spawnSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { encoding: 'utf8' }).stdout).not.toContain(work);
+    expect(fs.existsSync(path.join(ROOT, 'interrupted.tgz'))).toBe(false);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
   it('fails at the customize stage with the script output shown, and leaves nothing mounted', () => {
     const bad = script('customize-bad.sh', 'echo "customizing the image"\necho "cannot find /opt/acme/installer" >&2\nexit 7');
     const r = stemcell([...buildArgs, '--customize', bad], 'build-failing');

@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# The base package set: assets/common.txt plus assets/<os>.txt, plus
-# --extra-packages. Installed in one apt run (one dependency solve, one round
-# of triggers); the stages that configure a package check it is here.
+# The base package set (stage-scripts/data/packages, plus --extra-packages),
+# complete and up to date. mmdebstrap already installs it during bootstrap,
+# which is much faster; this stage makes sure of it after debootstrap, a
+# resume, or a changed package list. The stages that configure a package check
+# it is here.
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
-list="$ASSETS/$STEMCELL_OS.txt"
-[[ -f "$list" ]] || fail "no package list $list for $STEMCELL_OS"
-mapfile -t packages < <(data_lines "$ASSETS/common.txt" "$list")
-read -r -a extra <<<"${STEMCELL_EXTRA_PACKAGES:-}"
+mapfile -t packages < <(base_package_list)
 
 mount_chroot_filesystems
 apt_get update
-# Bootstrap takes the release pocket only; pull updates and security fixes in.
+# debootstrap takes the release pocket only; pull updates and security fixes in.
 apt_get dist-upgrade
-apt_install "${packages[@]}" "${extra[@]}"
-log "installed ${#packages[@]} base packages${extra[*]:+ and extra packages: ${extra[*]}}"
+apt_install "${packages[@]}"
+log "base package set complete: ${#packages[@]} packages${STEMCELL_EXTRA_PACKAGES:+, including extra packages $STEMCELL_EXTRA_PACKAGES}"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# A minimal system in $CHROOT. mmdebstrap by default: faster than debootstrap
-# and reproducible with SOURCE_DATE_EPOCH (bench/os-image.sh measures both).
-# Starting from an empty directory every time keeps the stage idempotent.
+# The system in $CHROOT, from an empty directory every time (so the stage is
+# idempotent). mmdebstrap by default: it installs the whole base package set
+# from the release, updates and security pockets in one apt run, and is
+# reproducible with SOURCE_DATE_EPOCH; debootstrap makes a minimal system and
+# base_packages does the rest (npm run bench:os-image measures both).
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
@@ -17,11 +19,15 @@ fresh_target() {
 }
 
 with_mmdebstrap() {
+  local include
+  include="$(base_package_list | paste -sd,)"
   # shellcheck disable=SC2016 # the hooks are expanded by mmdebstrap, with $1 the target
   local -a args=(
     --mode=root --variant=minbase --format=directory
-    --components="${STEMCELL_COMPONENTS// /,}"
     --keyring="$(keyring)"
+    --include="$include"
+    --dpkgopt=force-unsafe-io
+    --customize-hook='rm -f "$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap"'
     # Keep downloaded packages in the shared cache for the next build.
     --skip=download/empty
     --setup-hook='mkdir -p "$1/var/cache/apt/archives" && mount --bind "$STEMCELL_PACKAGE_CACHE" "$1/var/cache/apt/archives"'
@@ -29,8 +35,12 @@ with_mmdebstrap() {
   )
   if [[ -n "$STEMCELL_PROXY" ]]; then args+=(--aptopt="Acquire::http::Proxy \"$STEMCELL_PROXY\""); fi
   if [[ -n "$STEMCELL_SNAPSHOT" ]]; then args+=(--aptopt='Acquire::Check-Valid-Until "false"'); fi
+  local codename="$STEMCELL_OS_CODENAME"
   STEMCELL_PACKAGE_CACHE="$STEMCELL_PACKAGE_CACHE" SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" \
-    host_run mmdebstrap "${args[@]}" "$STEMCELL_OS_CODENAME" "$CHROOT" "$STEMCELL_MIRROR"
+    host_run mmdebstrap "${args[@]}" "$codename" "$CHROOT" \
+    "deb $STEMCELL_MIRROR $codename $STEMCELL_COMPONENTS" \
+    "deb $STEMCELL_MIRROR $codename-updates $STEMCELL_COMPONENTS" \
+    "deb $STEMCELL_SECURITY_MIRROR $codename-security $STEMCELL_COMPONENTS"
 }
 
 with_debootstrap() {

@@ -6,7 +6,8 @@
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
-rm -f "$CHROOT/usr/sbin/policy-rc.d" "$CHROOT/etc/apt/apt.conf.d/90stemcell-build"
+rm -f "$CHROOT/usr/sbin/policy-rc.d" "$CHROOT/etc/apt/apt.conf.d/90stemcell-build" \
+  "$CHROOT/etc/apt/apt.conf.d/99mmdebstrap" "$CHROOT/etc/dpkg/dpkg.cfg.d/99mmdebstrap"
 rm -rf "$CHROOT"/var/lib/apt/lists/* "$CHROOT"/var/cache/apt/*.bin
 find "$CHROOT/var/cache/apt/archives" -maxdepth 1 -type f -name '*.deb' -delete 2>/dev/null || true
 rm -f "$CHROOT"/etc/ssh/ssh_host_*

@@ -101,6 +101,16 @@ base_package_list() {
   for extra in ${STEMCELL_EXTRA_PACKAGES:-}; do printf '%s\n' "$extra"; done
 }
 
+# kernel_package INFRASTRUCTURE: the kernel package for $STEMCELL_OS there
+# (stage-scripts/data/kernels.txt).
+kernel_package() {
+  local package
+  package="$(data_lines "$STEMCELL_LIB/../data/kernels.txt" |
+    awk -v os="$STEMCELL_OS" -v iaas="$1" '$1 == os && ($2 == iaas || $2 == "*") { print $3; exit }')"
+  [[ -n "$package" ]] || fail "no kernel for $STEMCELL_OS on $1 in stage-scripts/data/kernels.txt"
+  printf '%s\n' "$package"
+}
+
 # dpkg's fsync after every file makes builds several times slower and buys
 # nothing in a chroot that is archived at the end.
 apt_get() {

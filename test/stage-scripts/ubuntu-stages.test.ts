@@ -147,6 +147,37 @@ describe.each([
   });
 });
 
+describe('kernel choice (stage-scripts/data/kernels.txt)', () => {
+  function kernel(os: string, infrastructure: string): { code: number | null; out: string; err: string } {
+    const work = tempDir('kernel-');
+    const settings = resolveOsImageSettings({ os, out: path.join(work, 'x.tgz') });
+    fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings));
+    const r = spawnSync('bash', ['-c', 'source "$STEMCELL_LIB/common.sh"; kernel_package "$1"', '_', infrastructure], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, STEMCELL_SETTINGS: path.join(work, 'settings.env'), STEMCELL_CHROOT: work, STEMCELL_STAGE: 'kernel', STEMCELL_STAGE_DIR: work, STEMCELL_LIB: LIB, STEMCELL_WORK: work },
+    });
+    return { code: r.status, out: r.stdout.trim(), err: r.stderr };
+  }
+
+  it.each([
+    ['ubuntu-jammy', 'aws', 'linux-generic'],
+    ['ubuntu-jammy', 'vsphere', 'linux-generic'],
+    ['ubuntu-noble', 'openstack', 'linux-generic'],
+    ['debian-bookworm', 'aws', 'linux-image-cloud-amd64'],
+    ['debian-bookworm', 'openstack', 'linux-image-cloud-amd64'],
+    ['debian-bookworm', 'vsphere', 'linux-image-amd64'],
+    ['debian-bookworm', 'vcloud', 'linux-image-amd64'],
+  ])('%s on %s: %s', (os, infrastructure, expected) => {
+    expect(kernel(os, infrastructure)).toMatchObject({ code: 0, out: expected });
+  });
+
+  it('says so when there is none', () => {
+    const r = kernel('debian-bookworm', 'google');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/no kernel for debian-bookworm on google in stage-scripts\/data\/kernels.txt/);
+  });
+});
+
 describe('debian-bookworm in the same dry run', () => {
   it('uses the Debian archive, security archive and pool', () => {
     expect(dryRun('apt_sources', 'debian-bookworm').read('etc/apt/sources.list.d/debian.sources')).toMatch(

@@ -126,8 +126,11 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** settings.env: `export NAME='value'` lines, sourced by every stage. */
-export function renderSettingsEnv(s: OsImageSettings): string {
+/**
+ * settings.env: `export NAME='value'` lines, sourced by every stage. `extra`
+ * adds the variables of builds that start from an OS image (stemcells).
+ */
+export function renderSettingsEnv(s: OsImageSettings, extra: readonly [string, string][] = []): string {
   const vars: [string, string][] = [
     ['STEMCELL_OS', s.os.name],
     ['STEMCELL_OS_DISTRO', s.os.distro],
@@ -143,6 +146,7 @@ export function renderSettingsEnv(s: OsImageSettings): string {
     ['STEMCELL_BOOTSTRAP_TOOL', s.bootstrapTool],
     ['STEMCELL_OS_IMAGE_OUT', s.out],
     ['SOURCE_DATE_EPOCH', String(s.sourceDateEpoch)],
+    ...extra,
   ];
   return `# Rendered by stemcell build-os-image; every stage reads it. Do not edit.\n${vars.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n')}\n`;
 }

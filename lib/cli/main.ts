@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../stemcell/errors';
+import { buildCommand } from './build';
 import { buildOsImageCommand } from './build-os-image';
 import { checkCommand } from './check';
 import { inspectCommand } from './inspect';
@@ -30,6 +31,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(inspectCommand(io));
   program.addCommand(lightCommand(io));
   program.addCommand(buildOsImageCommand(io));
+  program.addCommand(buildCommand(io));
   program.addCommand(checkCommand(io));
   // Let main() decide exit codes instead of commander calling process.exit.
   const configure = (cmd: Command): void => {

@@ -78,7 +78,7 @@ unmount_all() {
 mount_chroot_filesystems() {
   dry_run && return 0
   [[ -x "$CHROOT/bin/sh" ]] || fail "$CHROOT holds no system; run the bootstrap stage first"
-  trap unmount_all EXIT
+  trap release_stage_resources EXIT
   mount_once "$CHROOT/proc" -t proc proc
   mount_once "$CHROOT/sys" -t sysfs sysfs
   mount_once "$CHROOT/dev" --bind /dev
@@ -130,6 +130,49 @@ require_package() {
     chroot_run dpkg-query --show --showformat='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
       fail "package $pkg is not installed; it belongs in the base_packages lists"
   done
+}
+
+# APT settings for the build only (proxy, snapshot, keep downloads); the clean
+# stage removes them, and stages that install packages after an OS image was
+# cleaned write them again.
+write_build_apt_config() {
+  {
+    printf '// Written for the build only; removed by the clean stage.\n'
+    printf 'APT::Install-Recommends "false";\n'
+    printf 'Binary::apt::APT::Keep-Downloaded-Packages "true";\n'
+    if [[ -n "$STEMCELL_PROXY" ]]; then printf 'Acquire::http::Proxy "%s";\n' "$STEMCELL_PROXY"; fi
+    # Snapshots are frozen in time; their Release files expire.
+    if [[ -n "$STEMCELL_SNAPSHOT" ]]; then printf 'Acquire::Check-Valid-Until "false";\n'; fi
+  } | write_file /etc/apt/apt.conf.d/90stemcell-build 0644
+}
+
+# Package scripts must not start services inside the build chroot; the clean
+# stage removes this again.
+block_service_starts() {
+  printf '#!/bin/sh\nexit 101\n' | write_file /usr/sbin/policy-rc.d 0755
+}
+
+# Loop devices of the stage, detached when it exits (run.sh detaches any left).
+LOOPS=()
+# attach_loop FILE [OFFSET SIZE]: prints the device.
+attach_loop() {
+  local -a args=(--find --show)
+  if [[ $# -eq 3 ]]; then args+=(--offset "$2" --sizelimit "$3"); fi
+  local device
+  device="$(losetup "${args[@]}" "$1")"
+  LOOPS+=("$device")
+  printf '%s\n' "$device"
+}
+
+detach_loops() {
+  local device
+  for device in "${LOOPS[@]}"; do losetup --detach "$device" 2>/dev/null || true; done
+  LOOPS=()
+}
+
+release_stage_resources() {
+  unmount_all
+  detach_loops
 }
 
 # An output file appears complete or not at all: write to the returned path,

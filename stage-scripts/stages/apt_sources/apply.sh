@@ -27,14 +27,7 @@ SOURCES
 # One source of truth: the one-line format file mmdebstrap wrote goes.
 rm -f "$CHROOT/etc/apt/sources.list"
 
-{
-  printf '// Written by the apt_sources stage for the build only; removed by the clean stage.\n'
-  printf 'APT::Install-Recommends "false";\n'
-  printf 'Binary::apt::APT::Keep-Downloaded-Packages "true";\n'
-  if [[ -n "$STEMCELL_PROXY" ]]; then printf 'Acquire::http::Proxy "%s";\n' "$STEMCELL_PROXY"; fi
-  # Snapshots are frozen in time; their Release files expire.
-  if [[ -n "$STEMCELL_SNAPSHOT" ]]; then printf 'Acquire::Check-Valid-Until "false";\n'; fi
-} | write_file /etc/apt/apt.conf.d/90stemcell-build 0644
+write_build_apt_config
 
 # Recommends stay out of the image for good, not only during the build.
 write_file /etc/apt/apt.conf.d/80stemcell-no-recommends 0644 <<'APT'

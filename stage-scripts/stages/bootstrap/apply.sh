@@ -56,12 +56,5 @@ case "$STEMCELL_BOOTSTRAP_TOOL" in
   debootstrap) with_debootstrap ;;
   *) fail "unknown bootstrap tool '$STEMCELL_BOOTSTRAP_TOOL'; use mmdebstrap or debootstrap" ;;
 esac
-mkdir -p "$CHROOT/usr/sbin"
-
-# Package scripts must not start services inside the build chroot; the clean
-# stage removes this again.
-write_file /usr/sbin/policy-rc.d 0755 <<'POLICY'
-#!/bin/sh
-exit 101
-POLICY
+block_service_starts
 log "bootstrapped $STEMCELL_OS with $STEMCELL_BOOTSTRAP_TOOL from $STEMCELL_MIRROR"

@@ -14,7 +14,7 @@ inside="/tmp/stemcell-customize"
 install -m 0755 "$script" "$CHROOT$inside"
 cleanup() {
   rm -f "$CHROOT$inside"
-  unmount_all
+  release_stage_resources
 }
 trap cleanup EXIT
 log "running $script"

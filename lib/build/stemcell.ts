@@ -1,0 +1,148 @@
+/**
+ * `stemcell build`: an OS image (given, or built first) through the
+ * infrastructure's stemcell collection, then packed with the domain module
+ * into the heavy stemcell tarball.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EnvironmentError, ExitCode } from '../stemcell/errors';
+import { heavyManifest, renderManifest } from '../stemcell/manifest';
+import { defineStemcell, StemcellDefinition } from '../stemcell/matrix';
+import { heavyTarballName, stemcellName, validateVersion } from '../stemcell/naming';
+import { refuseExisting, writeTarball } from '../stemcell/tarball';
+import { ensureHostTools, HostTool, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
+import { buildOsImage, DEFAULT_WORK_ROOT, defaultOsImageOut } from './os-image';
+import { renderSettingsEnv, resolveOsImageSettings } from './os-image-settings';
+import { requireUnlocked, runCollection, StageResult } from './stage-runner';
+
+const GIB = 2 ** 30;
+
+export interface BuildStemcellOptions {
+  /** @default 'debian-bookworm' */
+  readonly os?: string;
+  /** @default 'aws' */
+  readonly infrastructure?: string;
+  /** @default - the infrastructure's first */
+  readonly diskFormat?: string;
+  /** @default - the OS's */
+  readonly firmware?: string;
+  /** @default '0.0.1' */
+  readonly version?: string;
+  /** @default - out/bosh-<os>-os-image.tgz, built first when missing */
+  readonly osImage?: string;
+  /** @default - the pinned release in stage-scripts/data/bosh-agent.env, downloaded and verified */
+  readonly agentBinary?: string;
+  /** @default 'out' */
+  readonly outDir?: string;
+  /** @default /var/tmp/stemcell-farm/work/stemcell-<infrastructure>-<os> */
+  readonly work?: string;
+  readonly resumeFrom?: string;
+  readonly keepWork?: boolean;
+  readonly mirror?: string;
+  readonly proxy?: string;
+  readonly packageCacheRoot?: string;
+  readonly installHostPackages?: boolean;
+  readonly say?: (line: string) => void;
+}
+
+export interface StemcellOutcome {
+  readonly exitCode: number;
+  readonly tarball?: string;
+  readonly stages: readonly StageResult[];
+  readonly work: string;
+}
+
+function hostTools(def: StemcellDefinition): HostTool[] {
+  const tools: HostTool[] = [
+    { command: 'pigz', package: 'pigz' },
+    { command: 'sfdisk', package: 'fdisk' },
+    { command: 'mkfs.ext4', package: 'e2fsprogs' },
+    { command: 'blkid', package: 'util-linux' },
+    { command: 'losetup', package: 'mount' },
+    { command: 'grub-mkpasswd-pbkdf2', package: 'grub-common' },
+    { command: 'grub-install', package: 'grub2-common' },
+  ];
+  tools.push(def.firmware === 'efi' ? { command: 'mkfs.vfat', package: 'dosfstools' } : { command: 'grub-install', package: 'grub-pc-bin' });
+  if (def.diskFormat.diskFormat !== 'raw') tools.push({ command: 'qemu-img', package: 'qemu-utils' });
+  return tools;
+}
+
+async function sha1File(file: string): Promise<string> {
+  const hash = createHash('sha1');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export async function buildStemcell(options: BuildStemcellOptions): Promise<StemcellOutcome> {
+  const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const os = options.os ?? 'debian-bookworm';
+  const def = defineStemcell({ infrastructure: options.infrastructure ?? 'aws', os, diskFormat: options.diskFormat, firmware: options.firmware });
+  const version = validateVersion(options.version ?? '0.0.1');
+  const outDir = path.resolve(options.outDir ?? 'out');
+  const tarball = path.join(outDir, heavyTarballName(def, version));
+  const work = path.resolve(options.work ?? path.join(DEFAULT_WORK_ROOT, `stemcell-${def.infrastructure.name}-${os}`));
+  const collectionFile = path.join(STAGE_SCRIPTS, 'collections', 'stemcell', def.infrastructure.name);
+  requireFile(collectionFile, 'collection', 'every infrastructure has one in stage-scripts/collections/stemcell');
+  refuseExisting(tarball);
+  if (options.agentBinary !== undefined) requireFile(options.agentBinary, 'agent binary', 'give the path of a bosh-agent executable');
+  if (options.osImage !== undefined) requireFile(options.osImage, 'OS image', 'build one with stemcell build-os-image');
+  requireRoot('stemcell build');
+  ensureHostTools(hostTools(def), options.installHostPackages ?? false);
+  requireFreeSpace(work, 4 * GIB + def.infrastructure.defaultDiskSizeMiB * 2 ** 20, 'the stemcell build (chroot and disk image)');
+  requireUnlocked(work);
+
+  let osImage = options.osImage === undefined ? undefined : path.resolve(options.osImage);
+  if (osImage === undefined) {
+    const built = path.resolve(outDir, path.basename(defaultOsImageOut(os)));
+    if (fs.existsSync(built)) {
+      say(`using the OS image ${built} built earlier (pass --os-image to choose another, or delete it to rebuild)`);
+    } else {
+      say(`no --os-image given: building ${built} first`);
+      const outcome = await buildOsImage({ os, out: built, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot, say });
+      if (outcome.exitCode !== ExitCode.OK) return { exitCode: outcome.exitCode, stages: outcome.stages, work: outcome.work };
+    }
+    osImage = built;
+  }
+
+  // Package settings (mirror, proxy, cache) as for the OS image; the image is this build's input.
+  const apt = resolveOsImageSettings({ os, out: osImage, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot });
+  const outputDir = path.join(work, 'stemcell');
+  fs.mkdirSync(work, { recursive: true });
+  fs.writeFileSync(
+    path.join(work, 'settings.env'),
+    renderSettingsEnv(apt, [
+      ['STEMCELL_OS_IMAGE', osImage],
+      ['STEMCELL_INFRASTRUCTURE', def.infrastructure.name],
+      ['STEMCELL_NAME', stemcellName(def)],
+      ['STEMCELL_VERSION', version],
+      ['STEMCELL_DISK_FORMAT', def.diskFormat.diskFormat],
+      ['STEMCELL_DISK_SIZE_MIB', String(def.infrastructure.defaultDiskSizeMiB)],
+      ['STEMCELL_FIRMWARE', def.firmware],
+      ['STEMCELL_AGENT_BINARY', options.agentBinary === undefined ? '' : path.resolve(options.agentBinary)],
+      ['STEMCELL_OUTPUT_DIR', outputDir],
+    ]),
+    { mode: 0o600 },
+  );
+  say(`building ${stemcellName(def)} ${version} (${def.firmware}) in ${work}`);
+  const { exitCode, stages } = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom });
+  if (exitCode !== 0) {
+    const failed = stages.find((s) => s.status === 'failed' || s.status === 'interrupted');
+    if (failed) say(`the work directory ${work} is kept; after fixing the cause run the same command with --resume-from ${failed.stage}`);
+    return { exitCode: exitCode === 130 || exitCode === 143 ? exitCode : ExitCode.BUILD_FAILED, stages, work };
+  }
+
+  const image = path.join(outputDir, 'image');
+  const manifest = heavyManifest(def, { version, imageSha1: await sha1File(image) });
+  fs.mkdirSync(outDir, { recursive: true });
+  await writeTarball(tarball, [
+    { name: 'stemcell.MF', data: renderManifest(manifest) },
+    { name: 'image', path: image },
+    { name: 'packages.txt', path: path.join(outputDir, 'packages.txt') },
+    { name: 'dev_tools_file_list.txt', path: path.join(outputDir, 'dev_tools_file_list.txt') },
+  ]);
+  if (!options.keepWork) fs.rmSync(work, { recursive: true, force: true });
+  if (!fs.existsSync(tarball)) throw new EnvironmentError(`${tarball} was not written`);
+  say(`wrote ${tarball}`);
+  return { exitCode: ExitCode.OK, tarball, stages, work };
+}

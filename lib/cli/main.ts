@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../stemcell/errors';
+import { bootTestCommand } from './boot-test';
 import { buildCommand } from './build';
 import { buildOsImageCommand } from './build-os-image';
 import { checkCommand } from './check';
@@ -32,6 +33,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(lightCommand(io));
   program.addCommand(buildOsImageCommand(io));
   program.addCommand(buildCommand(io));
+  program.addCommand(bootTestCommand(io));
   program.addCommand(checkCommand(io));
   // Let main() decide exit codes instead of commander calling process.exit.
   const configure = (cmd: Command): void => {

@@ -39,6 +39,8 @@ is_ubuntu() { [[ "$STEMCELL_OS_DISTRO" == ubuntu ]]; }
 # write_file PATH MODE: stdin becomes $CHROOT/PATH, owned by root.
 write_file() {
   local path="$CHROOT$1" mode="$2"
+  # An absolute symlink inside the chroot would lead a host-side write out of it.
+  [[ "$(realpath -m "$path")" == "$(realpath -m "$CHROOT")"/* ]] || fail "$1 resolves outside $CHROOT; refusing to write it"
   mkdir -p "$(dirname "$path")"
   cat >"$path"
   chmod "$mode" "$path"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The BOSH agent at /var/vcap/bosh/bin/bosh-agent, supervised by runit as on
-# upstream stemcells (systemd starts runsvdir, runsv keeps the agent running).
+# upstream stemcells (systemd starts runsvdir on /var/vcap/bosh/service, runsv
+# keeps the agent running).
 # From --agent-binary, or else the pinned release in
 # stage-scripts/data/bosh-agent.env, refused unless size and sha256 match.
 # shellcheck source=../../lib/common.sh
@@ -40,8 +41,10 @@ done
 dry_run || install -m 0755 -o 0 -g 0 "$binary" "$CHROOT/var/vcap/bosh/bin/bosh-agent"
 install_asset run /etc/sv/agent/run 0755
 install_asset log-run /etc/sv/agent/log/run 0755
-mkdir -p "$CHROOT/etc/service"
-ln -sfn /etc/sv/agent "$CHROOT/etc/service/agent"
+# A service directory of our own: the distribution's /etc/service holds
+# services (ssh, syslog) for runit-as-init systems that systemd already runs.
+mkdir -p "$CHROOT/var/vcap/bosh/service"
+ln -sfn /etc/sv/agent "$CHROOT/var/vcap/bosh/service/agent"
 install_asset runit.service /etc/systemd/system/runit.service 0644
 chroot_run systemctl enable runit.service
 log "bosh-agent from $binary, supervised by runit"

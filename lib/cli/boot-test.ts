@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { bootTest } from '../boot/boot-test';
+import { InvalidStemcellError } from '../stemcell/errors';
+import type { CliIo } from './main';
+
+export function bootTestCommand(io: CliIo): Command {
+  return new Command('boot-test')
+    .description('Boot a stemcell (aws-raw, openstack-qcow2; BIOS or EFI) under QEMU and wait for a login prompt and the agent start.')
+    .argument('<stemcell>', 'a heavy stemcell .tgz')
+    .option('--timeout <seconds>', 'give up after this long', (v) => Number(v), 300)
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nUses software emulation (no KVM). Exits 1 when the boot fails, after printing the last console lines.')
+    .action(async (stemcell: string, o: { timeout: number; json?: boolean }) => {
+      const result = await bootTest({ tarball: stemcell, timeoutSeconds: o.timeout, say: (l) => io.err(`stemcell: ${l}\n`) });
+      if (o.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
+      else if (result.ok) io.out(`boot test passed in ${result.seconds.toFixed(0)} s (${result.format}, ${result.firmware}): login prompt reached, agent started by runit${result.standInAgentStarted ? ' (the stand-in agent, not the real one)' : ''}\n`);
+      if (!result.ok) {
+        io.err(`--- last console lines ---\n${result.lastLines.join('\n')}\n---\n`);
+        throw new InvalidStemcellError(`boot test failed after ${result.seconds.toFixed(0)} s: ${result.reason}`);
+      }
+    });
+}

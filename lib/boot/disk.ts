@@ -38,8 +38,9 @@ export function detectFirmware(file: string, format: 'raw' | 'qcow2'): 'bios' | 
   return 'bios';
 }
 
-/** Unpack the stemcell's disk into `scratch` (which must be empty). */
-export async function unpackDisk(tarball: string, scratch: string): Promise<StemcellDisk> {
+/** Unpack the stemcell's disk into `scratch`, created if missing and otherwise empty. */
+export async function unpackDisk(tarball: string, scratch: string, create = false): Promise<StemcellDisk> {
+  if (create) fs.mkdirSync(scratch, { recursive: true });
   const contents = await readStemcellTarball(tarball, { extractTo: scratch });
   if (!contents.sha1Matches) throw new InvalidStemcellError(`${tarball}: image does not match the manifest's sha1`);
   const formats = contents.manifest.stemcell_formats ?? [];

@@ -63,7 +63,9 @@ function hostTools(def: StemcellDefinition): HostTool[] {
     { command: 'grub-mkpasswd-pbkdf2', package: 'grub-common' },
     { command: 'grub-install', package: 'grub2-common' },
   ];
-  tools.push(def.firmware === 'efi' ? { command: 'mkfs.vfat', package: 'dosfstools' } : { command: 'grub-install', package: 'grub-pc-bin' });
+  if (def.firmware === 'efi') {
+    tools.push({ command: 'mkfs.vfat', package: 'dosfstools' }, { command: 'mcopy', package: 'mtools' }, { command: 'grub-mkimage', package: 'grub-efi-amd64-bin' });
+  }
   if (def.diskFormat.diskFormat !== 'raw') tools.push({ command: 'qemu-img', package: 'qemu-utils' });
   return tools;
 }
@@ -140,7 +142,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
     { name: 'image', path: image },
     { name: 'packages.txt', path: path.join(outputDir, 'packages.txt') },
     { name: 'dev_tools_file_list.txt', path: path.join(outputDir, 'dev_tools_file_list.txt') },
-  ]);
+  ], { pigz: true });
   if (!options.keepWork) fs.rmSync(work, { recursive: true, force: true });
   if (!fs.existsSync(tarball)) throw new EnvironmentError(`${tarball} was not written`);
   say(`wrote ${tarball}`);

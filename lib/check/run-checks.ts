@@ -2,8 +2,10 @@
 import * as fs from 'node:fs';
 import { EnvironmentError } from '../stemcell/errors';
 import { CHECKS } from './checks';
+import { STEMCELL_CHECKS } from './stemcell-checks';
 import { CheckContext } from './context';
 import { DirectoryView, FsView, TarballView } from './fs-view';
+import { isStemcellTarball, withStemcellRoot } from './stemcell-root';
 
 export interface CheckResult {
   readonly id: string;
@@ -19,9 +21,11 @@ export interface CheckReport {
   readonly results: readonly CheckResult[];
 }
 
+/** The OS-image checks, plus the stemcell checks when the root is a stemcell's (it has a stemcell_version). */
 export function runChecks(view: FsView, target: string): CheckReport {
   const ctx = new CheckContext(view);
-  const results = CHECKS.map((check) => {
+  const stemcell = view.lstat('/var/vcap/bosh/etc/stemcell_version') !== undefined;
+  const results = [...CHECKS, ...(stemcell ? STEMCELL_CHECKS : [])].map((check) => {
     try {
       return { id: check.id, title: check.title, ...check.run(ctx) };
     } catch (e) {
@@ -32,10 +36,14 @@ export function runChecks(view: FsView, target: string): CheckReport {
   return { target, passed: results.length - failed, failed, results };
 }
 
-/** A view of `target`: a directory as it is, or a .tgz OS image read without extracting it. */
-export async function openRoot(target: string): Promise<FsView> {
+/**
+ * Check `target`: a directory as it is, an OS image .tgz read without
+ * extracting it, or a stemcell .tgz whose disk is mounted read-only.
+ */
+export async function checkTarget(target: string): Promise<CheckReport> {
   const stat = fs.statSync(target, { throwIfNoEntry: false });
   if (!stat) throw new EnvironmentError(`no such file or directory: ${target}`);
-  if (stat.isDirectory()) return new DirectoryView(target);
-  return TarballView.fromFile(target);
+  if (stat.isDirectory()) return runChecks(new DirectoryView(target), target);
+  if (isStemcellTarball(target)) return withStemcellRoot(target, (view) => runChecks(view, target));
+  return runChecks(await TarballView.fromFile(target), target);
 }

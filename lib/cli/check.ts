@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { CheckReport, openRoot, runChecks } from '../check/run-checks';
+import { CheckReport, checkTarget } from '../check/run-checks';
 import { InvalidStemcellError } from '../stemcell/errors';
 import type { CliIo } from './main';
 
@@ -11,12 +11,12 @@ export function formatReport(report: CheckReport): string {
 
 export function checkCommand(io: CliIo): Command {
   return new Command('check')
-    .description('Check the hardening of an OS image tarball or a root directory (a chroot, a mounted image).')
-    .argument('<target>', 'an OS image .tgz or a directory')
+    .description('Check the hardening of an OS image, a stemcell (its disk mounted read-only) or a root directory.')
+    .argument('<target>', 'an OS image .tgz, a stemcell .tgz or a directory')
     .option('--json', 'print a JSON report instead of a table')
     .addHelpText('after', '\nExits 1 when any check fails.')
     .action(async (target: string, options: { json?: boolean }) => {
-      const report = runChecks(await openRoot(target), target);
+      const report = await checkTarget(target);
       io.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
       if (report.failed > 0) throw new InvalidStemcellError(`${report.failed} of ${report.results.length} checks failed on ${target}`);
     });

@@ -12,10 +12,12 @@
  * with an InvalidStemcellError. Extraction only ever creates new files inside
  * the target directory and removes what it wrote when the tarball turns out bad.
  */
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, Transform, TransformCallback, Writable } from 'node:stream';
+import { Duplex, Readable, Transform, TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
@@ -51,6 +53,25 @@ export interface WriteTarballOptions {
    * @default 6
    */
   readonly gzipLevel?: number;
+  /**
+   * Compress with pigz on every core instead of Node's zlib. pigz output does
+   * not depend on the number of threads, so the bytes stay the same.
+   * @default false
+   */
+  readonly pigz?: boolean;
+}
+
+/** A gzip stream: Node's zlib, or a pigz process on every core. */
+function gzipStream(options: WriteTarballOptions): Duplex {
+  const level = options.gzipLevel ?? 6;
+  if (!options.pigz) return createGzip({ level });
+  const child = spawn('pigz', ['--no-name', `-${level}`, '--processes', String(os.availableParallelism())], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  child.on('error', (e) => duplex.destroy(e));
+  child.on('exit', (code) => {
+    if (code !== 0) duplex.destroy(new Error(`pigz exited with ${code}`));
+  });
+  return duplex;
 }
 
 /** Entry order of every tarball we write: stemcell.MF first, then by code point. */
@@ -71,7 +92,7 @@ export async function writeTarballToStream(files: readonly TarballFile[], destin
     if ((file.path === undefined) === (file.data === undefined)) throw new Error(`tarball entry ${file.name} needs exactly one of path or data`);
   }
   const pack = tar.pack();
-  const writing = pipeline(pack, createGzip({ level: options.gzipLevel ?? 6 }), destination);
+  const writing = pipeline(pack, gzipStream(options), destination);
   try {
     for (const file of orderEntries(files)) {
       const header = {

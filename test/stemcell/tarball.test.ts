@@ -78,6 +78,18 @@ describe('writing', () => {
     expect(sha256(path.join(a, 'out.tgz'))).toBe(sha256(path.join(b, 'out.tgz')));
   });
 
+  it('gives the same bytes with pigz on every core as with one', async () => {
+    const files = [{ name: 'stemcell.MF', data: 'x' }, { name: 'image', data: Buffer.alloc(3 * 2 ** 20, 7) }];
+    await writeTarball(path.join(dir, 'pigz-a.tgz'), files, { pigz: true });
+    await writeTarball(path.join(dir, 'pigz-b.tgz'), files, { pigz: true });
+    expect(sha256(path.join(dir, 'pigz-a.tgz'))).toBe(sha256(path.join(dir, 'pigz-b.tgz')));
+    const contents = await readStemcellTarball(path.join(dir, 'pigz-a.tgz')).catch((e: Error) => e);
+    expect((contents as Error).message).toMatch(/stemcell.MF: expected a YAML mapping/);
+    const bytes = fs.readFileSync(path.join(dir, 'pigz-a.tgz'));
+    expect(bytes[3] & 0x08).toBe(0);
+    expect(bytes.readUInt32LE(4)).toBe(0);
+  });
+
   it('writes gzip without name or timestamp, stemcell.MF first, owner 0 and a fixed mtime', async () => {
     const bytes = fs.readFileSync(heavy);
     expect(bytes.subarray(0, 3)).toEqual(Buffer.from([0x1f, 0x8b, 8]));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GRUB on the raw disk: in the MBR for BIOS, as the removable-media loader
-# (EFI/BOOT/BOOTX64.EFI) for EFI. grub.cfg is ours and mode 0600: serial and
+# GRUB on the raw disk: in the MBR for BIOS (grub-install on the loop device),
+# as the removable-media loader EFI/BOOT/BOOTX64.EFI for EFI (grub-mkimage with
+# an early config that finds the root by UUID, copied in with mtools). grub.cfg is ours and mode 0600: serial and
 # screen console, audit=1, classic interface names (and NVMe timeouts that
 # survive EBS hiccups on AWS); editing entries or the command line needs a
 # password that nobody knows, booting the entry does not.
@@ -22,15 +23,26 @@ grub_password_hash() {
   printf '%s\n%s\n' "$password" "$password" | grub-mkpasswd-pbkdf2 | awk '/grub.pbkdf2/ { print $NF }'
 }
 
+install_efi_loader() {
+  local efi="$STEMCELL_WORK/disk/BOOTX64.EFI" early="$STEMCELL_WORK/disk/early.cfg"
+  mkdir -p "$mnt/boot/grub"
+  cp -r /usr/lib/grub/x86_64-efi "$mnt/boot/grub/"
+  # shellcheck disable=SC2016 # GRUB variables, expanded by GRUB
+  printf 'search --no-floppy --fs-uuid --set=root %s\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n' "$ROOT_UUID" >"$early"
+  grub-mkimage --format=x86_64-efi --output="$efi" --config="$early" --prefix=/boot/grub \
+    part_gpt part_msdos ext2 fat search search_fs_uuid normal configfile linux gzio echo test \
+    serial terminal efi_gop all_video password_pbkdf2 pbkdf2
+  local esp="$disk@@$ESP_START"
+  MTOOLS_SKIP_CHECK=1 mmd -i "$esp" ::/EFI ::/EFI/BOOT
+  MTOOLS_SKIP_CHECK=1 mcopy -i "$esp" "$efi" ::/EFI/BOOT/BOOTX64.EFI
+}
+
 trap release_stage_resources EXIT
 whole="$(attach_loop "$disk")"
 root="$(attach_loop "$disk" "$ROOT_START" "$ROOT_SIZE")"
 mount_once "$mnt" "$root"
 if [[ "$STEMCELL_FIRMWARE" == efi ]]; then
-  esp="$(attach_loop "$disk" "$ESP_START" "$ESP_SIZE")"
-  mount_once "$mnt/boot/efi" "$esp"
-  grub-install --target=x86_64-efi --efi-directory="$mnt/boot/efi" --boot-directory="$mnt/boot" \
-    --removable --no-nvram --modules="part_gpt ext2 fat search_fs_uuid"
+  install_efi_loader
   partmap=part_gpt
 else
   grub-install --target=i386-pc --boot-directory="$mnt/boot" --modules="part_msdos ext2 biosdisk search_fs_uuid" "$whole"

@@ -43,7 +43,6 @@ mkfs.ext4 -q -L stemcell-root "$root"
 root_uuid="$(blkid --match-tag UUID --output value "$root")"
 
 mount_once "$mnt" "$root"
-if [[ -n "$esp_uuid" ]]; then mount_once "$mnt/boot/efi" "$esp"; fi
 (cd "$CHROOT" && tar --create --numeric-owner --xattrs --xattrs-include='security.capability' --one-file-system --file=- .) |
   tar --extract --numeric-owner --xattrs --xattrs-include='security.capability' --directory="$mnt" --file=-
 {
@@ -51,6 +50,7 @@ if [[ -n "$esp_uuid" ]]; then mount_once "$mnt/boot/efi" "$esp"; fi
   printf 'UUID=%s / ext4 defaults,errors=remount-ro 0 1\n' "$root_uuid"
   if [[ -n "$esp_uuid" ]]; then printf 'UUID=%s /boot/efi vfat umask=0077 0 1\n' "$esp_uuid"; fi
 } >"$mnt/etc/fstab"
+if [[ -n "$esp_uuid" ]]; then mkdir -p "$mnt/boot/efi"; fi
 
 cat >"$disk_dir/layout.env" <<LAYOUT
 ROOT_PARTITION=$root_partition

@@ -1,0 +1,331 @@
+/**
+ * End to end, as root with the Debian archive reachable, in one file because
+ * each step builds on the last (and two builds must not share the package
+ * cache at once):
+ *
+ * 1. a real debian-bookworm OS image (mmdebstrap, chroot, apt), with a
+ *    customization script that fails first and is fixed on resume; every
+ *    hardening check on it, and on a deliberately weakened copy;
+ * 2. stemcells from that OS image: AWS raw (BIOS), OpenStack qcow2, AWS EFI
+ *    and vSphere OVA; inspected, checked, and booted under QEMU; stemcells
+ *    with a broken fstab or no kernel must fail the boot test.
+ *
+ * The agent in these stemcells is a STAND-IN (test/fixtures/agent-stand-in):
+ * a shell script that only records that runit started it. The real agent
+ * never runs here.
+ *
+ * Downloads go to the default package cache, so later builds in the same CI
+ * run (and the benchmark) start warm.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TarballView } from '../../lib/check/fs-view';
+import { defineStemcell, heavyManifest, readStemcellTarball, renderManifest, writeTarball, writeTarballToStream } from '../../lib/stemcell';
+import { requireRootForSuite } from '../helpers/root';
+
+const CLI = path.join(__dirname, '..', '..', 'bin', 'stemcell.js');
+const ROOT = fs.mkdtempSync('/var/tmp/stemcell-e2e-');
+const WORK = path.join(ROOT, 'work');
+const OUT = path.join(ROOT, 'out', 'bosh-debian-bookworm-os-image.tgz');
+
+function stemcell(args: string[], logName: string): { code: number | null; out: string; log: string } {
+  const logFile = path.join(ROOT, `${logName}.log`);
+  const fd = fs.openSync(logFile, 'w');
+  const r = spawnSync(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', fd], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  fs.closeSync(fd);
+  return { code: r.status, out: r.stdout, log: fs.readFileSync(logFile, 'utf8') };
+}
+
+function script(name: string, body: string): string {
+  const file = path.join(ROOT, name);
+  fs.writeFileSync(file, `#!/bin/sh\nset -e\n${body}\n`, { mode: 0o755 });
+  return file;
+}
+
+function mountsBelow(dir: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
+}
+
+jest.setTimeout(20 * 60 * 1000);
+beforeAll(requireRootForSuite);
+afterAll(() => {
+  if (mountsBelow(ROOT).length === 0) fs.rmSync(ROOT, { recursive: true, force: true });
+});
+
+// An operator's own stage, kept outside this repository.
+const OWN_STAGE = path.join(ROOT, 'acme-stages', 'acme_issue');
+fs.mkdirSync(OWN_STAGE, { recursive: true });
+fs.writeFileSync(
+  path.join(OWN_STAGE, 'apply.sh'),
+  '#!/usr/bin/env bash\nsource "$STEMCELL_LIB/common.sh"\nprintf "ACME build\\n" | write_file /etc/acme-build 0644\n',
+);
+
+const buildArgs = ['build-os-image', '--os', 'debian-bookworm', '--work', WORK, '--out', OUT, '--extra-packages', 'jq', '--add-stage', OWN_STAGE, '--install-host-packages'];
+
+describe('debian-bookworm OS image', () => {
+  it('releases every mount when interrupted in the middle of installing packages', async () => {
+    const work = path.join(ROOT, 'interrupted');
+    const child = spawn(process.execPath, [CLI, 'build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted.tgz'), '--install-host-packages'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (d) => (log += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Interrupt once base_packages has the chroot's file systems mounted.
+    for (let i = 0; i < 600 && !(log.includes('==> stage base_packages') && mountsBelow(work).length >= 5); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(mountsBelow(work).length).toBeGreaterThanOrEqual(5);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(log).toMatch(/interrupted \(SIGINT\) during stage base_packages/);
+    expect(mountsBelow(work)).toEqual([]);
+    expect(spawnSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { encoding: 'utf8' }).stdout).not.toContain(work);
+    expect(fs.existsSync(path.join(ROOT, 'interrupted.tgz'))).toBe(false);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('fails at the customize stage with the script output shown, and leaves nothing mounted', () => {
+    const bad = script('customize-bad.sh', 'echo "customizing the image"\necho "cannot find /opt/acme/installer" >&2\nexit 7');
+    const r = stemcell([...buildArgs, '--customize', bad], 'build-failing');
+    expect(r.code).toBe(4);
+    expect(r.log).toMatch(/cannot find \/opt\/acme\/installer/);
+    expect(r.log).toMatch(/stage customize failed \(exit 7\)/);
+    expect(r.log).toMatch(/run the same command with --resume-from customize/);
+    expect(mountsBelow(WORK)).toEqual([]);
+    expect(fs.existsSync(OUT)).toBe(false);
+    expect(fs.readdirSync(path.dirname(OUT))).toEqual([]);
+  });
+
+  it('resumes from customize with a fixed script and writes the image and its build record', () => {
+    const good = script('customize-good.sh', 'echo "acme agent v1" > /etc/acme-release\njq --version');
+    const r = stemcell([...buildArgs, '--customize', good, '--resume-from', 'customize'], 'build-resumed');
+    expect(r.log).toMatch(/jq-1\.6/);
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toBe(OUT);
+    const record = JSON.parse(fs.readFileSync(OUT.replace(/\.tgz$/, '.build.json'), 'utf8'));
+    const status = Object.fromEntries(record.stages.map((s: { stage: string; status: string }) => [s.stage, s.status]));
+    expect(status).toMatchObject({ bootstrap: 'skipped', base_packages: 'skipped', customize: 'ok', acme_issue: 'ok', file_permissions: 'ok', package_os_image: 'ok' });
+    expect(record.stages.map((st: { stage: string }) => st.stage).slice(-5)).toEqual(['customize', 'acme_issue', 'file_permissions', 'clean', 'package_os_image']);
+    expect(record.packages).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'jq' }), expect.objectContaining({ name: 'openssh-server' })]));
+    expect(record.output.bytes).toBe(fs.statSync(OUT).size);
+    expect(record.settings.extraPackages).toEqual(['jq']);
+    expect(fs.existsSync(WORK)).toBe(false);
+    expect(mountsBelow(ROOT)).toEqual([]);
+  });
+
+  it('carries the customization', async () => {
+    const view = await TarballView.fromFile(OUT);
+    expect(view.read('/etc/acme-release')).toBe('acme agent v1\n');
+    expect(view.read('/etc/acme-build')).toBe('ACME build\n');
+    expect(view.lstat('/usr/bin/jq')?.type).toBe('file');
+    expect(view.lstat('/tmp/stemcell-customize')).toBeUndefined();
+  });
+
+  it('passes every hardening check', () => {
+    const table = stemcell(['check', OUT], 'check');
+    expect(table.out).toMatch(/^\d+ passed, 0 failed$/m);
+    expect(table.code).toBe(0);
+    const report = JSON.parse(stemcell(['check', '--json', OUT], 'check-json').out);
+    expect(report.results.length).toBeGreaterThanOrEqual(60);
+    expect(report.results.filter((r: { ok: boolean }) => !r.ok)).toEqual([]);
+  });
+
+  describe('a weakened copy', () => {
+    const weak = path.join(ROOT, 'weak');
+    const weakTgz = path.join(ROOT, 'weak.tgz');
+    const expectedFailures = [
+      'ssh.permit-root-login',
+      'ssh.password-authentication',
+      'ssh.no-host-keys',
+      'files.mode-etc-shadow',
+      'files.setuid-allowlist',
+      'files.no-world-writable-files',
+      'files.machine-id-empty',
+      'pam.no-nullok',
+      'modules.usb-storage',
+      'sysctl.net.ipv4.ip_forward',
+      'users.only-root-uid-0',
+      'su.restricted',
+    ].sort();
+
+    beforeAll(() => {
+      fs.mkdirSync(weak);
+      expect(spawnSync('tar', ['-xzf', OUT, '-C', weak, '--numeric-owner', '--xattrs']).status).toBe(0);
+      const edit = (p: string, from: RegExp, to: string) => fs.writeFileSync(path.join(weak, p), fs.readFileSync(path.join(weak, p), 'utf8').replace(from, to));
+      edit('etc/ssh/sshd_config', /^PermitRootLogin no$/m, 'PermitRootLogin yes');
+      edit('etc/ssh/sshd_config', /^PasswordAuthentication no$/m, 'PasswordAuthentication yes');
+      fs.writeFileSync(path.join(weak, 'etc/ssh/ssh_host_ed25519_key'), 'baked-in key');
+      fs.chmodSync(path.join(weak, 'etc/shadow'), 0o644);
+      fs.chmodSync(path.join(weak, 'usr/bin/find'), 0o4755);
+      fs.writeFileSync(path.join(weak, 'etc/acme.conf'), 'anyone may write', { mode: 0o666 });
+      fs.chmodSync(path.join(weak, 'etc/acme.conf'), 0o666);
+      fs.writeFileSync(path.join(weak, 'etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
+      edit('etc/pam.d/common-auth', /pam_unix\.so$/m, 'pam_unix.so nullok');
+      edit('etc/modprobe.d/60-bosh-blacklist.conf', /^(blacklist|install) usb-storage.*\n/gm, '');
+      fs.writeFileSync(path.join(weak, 'etc/sysctl.d/99-router.conf'), 'net.ipv4.ip_forward = 1\n');
+      edit('etc/passwd', /^sync:x:4:/m, 'sync:x:0:');
+      edit('etc/pam.d/su', /^auth\s+required\s+pam_wheel\.so.*$/m, '# pam_wheel removed');
+      expect(spawnSync('tar', ['--use-compress-program=pigz', '-cf', weakTgz, '-C', weak, '--numeric-owner', '.']).status).toBe(0);
+    });
+
+    it.each([
+      ['as a directory', () => weak],
+      ['as a tarball', () => weakTgz],
+    ])('fails exactly the weakened checks %s', (_how, target) => {
+      const r = stemcell(['check', '--json', target()], 'check-weak');
+      expect(r.code).toBe(1);
+      const failed = JSON.parse(r.out).results.filter((x: { ok: boolean }) => !x.ok).map((x: { id: string }) => x.id).sort();
+      expect(failed).toEqual(expectedFailures);
+    });
+  });
+});
+
+describe('stemcells from that OS image', () => {
+  const AGENT = path.join(__dirname, '..', 'fixtures', 'agent-stand-in', 'bosh-agent');
+  const STEMCELLS = path.join(ROOT, 'stemcells');
+  const build = (name: string, ...args: string[]) =>
+    stemcell(['build', '--os-image', OUT, '--agent-binary', AGENT, '--version', '1.10', '--out', path.join(STEMCELLS, name), '--work', path.join(ROOT, `work-${name}`), ...args], `build-${name}`);
+  const tarballIn = (name: string): string => path.join(STEMCELLS, name, fs.readdirSync(path.join(STEMCELLS, name)).find((f) => f.endsWith('.tgz'))!);
+  const bootTest = (tarball: string) => {
+    const r = stemcell(['boot-test', '--json', '--timeout', '420', tarball], 'boot');
+    return { code: r.code, result: r.out ? JSON.parse(r.out) : undefined, log: r.log };
+  };
+
+  it('builds the AWS stemcell: manifest, files, image holding exactly root.img', async () => {
+    const r = build('aws', '--keep-work');
+    expect(r.code).toBe(0);
+    const tarball = tarballIn('aws');
+    expect(path.basename(tarball)).toBe('bosh-stemcell-1.10-aws-xen-hvm-debian-bookworm-go_agent.tgz');
+    const contents = await readStemcellTarball(tarball);
+    expect(contents.sha1Matches).toBe(true);
+    expect(contents.manifest).toMatchObject({ name: 'bosh-aws-xen-hvm-debian-bookworm-go_agent', version: '1.10', stemcell_formats: ['aws-raw'] });
+    expect(contents.manifest.cloud_properties).toMatchObject({ disk: 5120, disk_format: 'raw', root_device_name: '/dev/sda1' });
+    expect(contents.entries.map((e) => e.name)).toEqual(['stemcell.MF', 'dev_tools_file_list.txt', 'image', 'packages.txt']);
+    expect(contents.sideFiles.get('packages.txt')!.toString()).toMatch(/^ii {2}linux-image-cloud-amd64 /m);
+    expect(contents.sideFiles.get('dev_tools_file_list.txt')!.toString()).toMatch(/^\/usr\/bin\/x86_64-linux-gnu-gcc-12$/m);
+
+    const dir = fs.mkdtempSync(path.join(ROOT, 'aws-image-'));
+    await readStemcellTarball(tarball, { extractTo: dir });
+    const listing = spawnSync('tar', ['-tzvf', path.join(dir, 'image')], { encoding: 'utf8' }).stdout.trim().split('\n');
+    expect(listing).toHaveLength(1);
+    expect(listing[0]).toMatch(/ root\.img$/);
+    expect(listing[0]).toMatch(/ 5368709120 /);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('passes every check, with the stemcell checks, on the mounted image', () => {
+    const r = stemcell(['check', '--json', tarballIn('aws')], 'check-aws');
+    const report = JSON.parse(r.out);
+    expect(report.results.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
+    expect(report.results.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['boot.grub-cfg-mode', 'boot.kernel-args', 'agent.settings']));
+    expect(r.code).toBe(0);
+    expect(mountsBelow('/var/tmp')).toEqual([]);
+  });
+
+  it('boots the AWS stemcell (BIOS) to a login prompt with the agent started by runit', () => {
+    const { code, result, log } = bootTest(tarballIn('aws'));
+    expect(log).toMatch(/raw, bios/);
+    expect(result).toMatchObject({ ok: true, firmware: 'bios', format: 'raw', reachedLogin: true, agentStarted: true, standInAgentStarted: true });
+    expect(code).toBe(0);
+  });
+
+  it('releases the disk image mounts and loop devices when interrupted during image creation', async () => {
+    const work = path.join(ROOT, 'work-aws');
+    const child = spawn(process.execPath, [CLI, 'build', '--os-image', OUT, '--agent-binary', AGENT, '--version', '1.10', '--out', path.join(STEMCELLS, 'aws-again'), '--work', work, '--resume-from', 'image_create'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (d) => (log += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 600 && !(mountsBelow(work).length > 0); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(mountsBelow(work).length).toBeGreaterThan(0);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    expect(log).toMatch(/interrupted \(SIGTERM\) during stage image_create/);
+    expect(mountsBelow(work)).toEqual([]);
+    expect(spawnSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { encoding: 'utf8' }).stdout).not.toContain(work);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('builds and boots the OpenStack stemcell (qcow2)', async () => {
+    expect(build('openstack', '--infrastructure', 'openstack').code).toBe(0);
+    const contents = await readStemcellTarball(tarballIn('openstack'));
+    expect(contents.manifest).toMatchObject({ name: 'bosh-openstack-kvm-debian-bookworm-go_agent', stemcell_formats: ['openstack-qcow2'] });
+    const { code, result } = bootTest(tarballIn('openstack'));
+    expect(result).toMatchObject({ ok: true, format: 'qcow2', firmware: 'bios', agentStarted: true });
+    expect(code).toBe(0);
+  });
+
+  it('builds and boots an EFI image (GPT, ESP, OVMF)', async () => {
+    expect(build('efi', '--firmware', 'efi').code).toBe(0);
+    const contents = await readStemcellTarball(tarballIn('efi'));
+    expect(contents.manifest.cloud_properties?.boot_mode).toBe('uefi-preferred');
+    const { code, result } = bootTest(tarballIn('efi'));
+    expect(result).toMatchObject({ ok: true, firmware: 'efi', agentStarted: true });
+    expect(code).toBe(0);
+  });
+
+  describe('the boot test can fail', () => {
+    /** A copy of the AWS stemcell whose root file system `edit` changes. */
+    async function tampered(name: string, edit: (root: string) => void): Promise<string> {
+      const dir = fs.mkdtempSync(path.join(ROOT, `${name}-`));
+      const contents = await readStemcellTarball(tarballIn('aws'), { extractTo: dir });
+      expect(spawnSync('tar', ['-xzf', path.join(dir, 'image'), '-C', dir, '--sparse']).status).toBe(0);
+      const disk = path.join(dir, 'root.img');
+      const root = path.join(dir, 'mnt');
+      fs.mkdirSync(root);
+      const loop = spawnSync('losetup', ['--find', '--show', '--offset', String(2048 * 512), disk], { encoding: 'utf8' }).stdout.trim();
+      expect(spawnSync('mount', [loop, root]).status).toBe(0);
+      try {
+        edit(root);
+      } finally {
+        spawnSync('umount', [root]);
+        spawnSync('losetup', ['--detach', loop]);
+      }
+      const image = path.join(dir, 'image.new');
+      await writeTarballToStream([{ name: 'root.img', path: disk }], fs.createWriteStream(image));
+      const sha1 = spawnSync('sha1sum', [image], { encoding: 'utf8' }).stdout.split(' ')[0];
+      const manifest = heavyManifest(defineStemcell({ infrastructure: 'aws', os: 'debian-bookworm' }), { version: contents.manifest.version, imageSha1: sha1 });
+      const out = path.join(dir, `${name}.tgz`);
+      await writeTarball(out, [{ name: 'stemcell.MF', data: renderManifest(manifest) }, { name: 'image', path: image }]);
+      return out;
+    }
+
+    it('fails with a broken fstab, and shows the console', async () => {
+      const broken = await tampered('broken-fstab', (root) =>
+        fs.appendFileSync(path.join(root, 'etc/fstab'), '/dev/vdz1 /srv ext4 defaults,x-systemd.device-timeout=5s 0 2\n'),
+      );
+      const { code, result, log } = bootTest(broken);
+      expect(code).toBe(1);
+      expect(result.ok).toBe(false);
+      expect(result.reason).toMatch(/emergency mode|Failed to mount|no agent start/);
+      expect(log).toMatch(/--- last console lines ---/);
+    });
+
+    it('fails without a kernel', async () => {
+      const broken = await tampered('no-kernel', (root) => {
+        for (const f of fs.readdirSync(path.join(root, 'boot')).filter((n) => n.startsWith('vmlinuz-'))) fs.rmSync(path.join(root, 'boot', f));
+      });
+      const { code, result } = bootTest(broken);
+      expect(code).toBe(1);
+      expect(result).toMatchObject({ ok: false, reachedLogin: false });
+    });
+  });
+
+  it('builds the vSphere stemcell: an OVF that references its streamOptimized VMDK with the right size', async () => {
+    expect(build('vsphere', '--infrastructure', 'vsphere').code).toBe(0);
+    const dir = fs.mkdtempSync(path.join(ROOT, 'ova-'));
+    const contents = await readStemcellTarball(tarballIn('vsphere'), { extractTo: dir });
+    expect(contents.manifest).toMatchObject({ name: 'bosh-vsphere-esxi-debian-bookworm-go_agent', stemcell_formats: ['vsphere-ova'] });
+    const names = spawnSync('tar', ['-tzf', path.join(dir, 'image')], { encoding: 'utf8' }).stdout.trim().split('\n');
+    expect(names).toEqual(['image.ovf', 'image-disk1.vmdk']);
+    expect(spawnSync('tar', ['-xzf', path.join(dir, 'image'), '-C', dir]).status).toBe(0);
+    const ovf = fs.readFileSync(path.join(dir, 'image.ovf'), 'utf8');
+    const vmdkSize = fs.statSync(path.join(dir, 'image-disk1.vmdk')).size;
+    expect(ovf).toContain(`<File ovf:href="image-disk1.vmdk" ovf:id="file1" ovf:size="${vmdkSize}"/>`);
+    expect(ovf).toContain(`ovf:capacity="${5120 * 2 ** 20}"`);
+    expect(ovf).toContain('<VirtualSystem ovf:id="bosh-vsphere-esxi-debian-bookworm-go_agent">');
+    const info = JSON.parse(spawnSync('qemu-img', ['info', '--output=json', path.join(dir, 'image-disk1.vmdk')], { encoding: 'utf8' }).stdout);
+    expect(info).toMatchObject({ format: 'vmdk', 'virtual-size': 5120 * 2 ** 20 });
+    expect(info['format-specific'].data['create-type']).toBe('streamOptimized');
+    expect(spawnSync('xmllint', ['--noout', path.join(dir, 'image.ovf')]).status ?? 0).toBe(0);
+  });
+});

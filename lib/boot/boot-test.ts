@@ -37,7 +37,7 @@ export interface BootTestResult {
 const LOGIN = /^\S+ login: ?$/m;
 const AGENT = /^bosh-agent: starting \(runit\)/m;
 const STAND_IN = /^stand-in bosh-agent started with: -P ubuntu -C \/var\/vcap\/bosh\/agent\.json/m;
-const FATAL = /Kernel panic|You are in emergency mode|Give root password for maintenance|ALERT! .* does not exist|Dropping to a shell|No bootable device|Failed to mount \/(\s|$)|error: no such device/;
+const FATAL = /Kernel panic|You are in emergency mode|Give root password for maintenance|ALERT! .* does not exist|Dropping to a shell|No bootable device|Failed to mount \/(\s|$)|error: no such device|error: file .* not found|you need to load the kernel first/;
 
 export const OVMF_FIRMWARE = ['/usr/share/ovmf/OVMF.fd', '/usr/share/qemu/OVMF.fd'];
 

@@ -53,6 +53,25 @@ export interface StemcellOutcome {
   readonly work: string;
 }
 
+/** The pinned agent release (stage-scripts/data/bosh-agent.env). */
+export function pinnedAgent(): { version: string; url: string; size: number; sha256: string } {
+  const env = Object.fromEntries(
+    fs.readFileSync(path.join(STAGE_SCRIPTS, 'data', 'bosh-agent.env'), 'utf8').split('\n').filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  return { version: env.BOSH_AGENT_VERSION, url: env.BOSH_AGENT_URL, size: Number(env.BOSH_AGENT_SIZE), sha256: env.BOSH_AGENT_SHA256 };
+}
+
+/** Fail now, not after the OS image is built, when the pinned agent cannot be downloaded. */
+async function requireAgentReachable(): Promise<void> {
+  const { url, version } = pinnedAgent();
+  try {
+    const response = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(15_000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  } catch (e) {
+    throw new EnvironmentError(`cannot reach the pinned bosh-agent ${version} at ${url} (${(e as Error).message}); pass --agent-binary PATH with a bosh-agent you have`);
+  }
+}
+
 function hostTools(def: StemcellDefinition): HostTool[] {
   const tools: HostTool[] = [
     { command: 'pigz', package: 'pigz' },
@@ -93,6 +112,8 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   ensureHostTools(hostTools(def), options.installHostPackages ?? false);
   requireFreeSpace(work, 4 * GIB + def.infrastructure.defaultDiskSizeMiB * 2 ** 20, 'the stemcell build (chroot and disk image)');
   requireUnlocked(work);
+  // Behind a proxy only curl (in the bosh_agent stage) knows the way; skip the probe.
+  if (options.agentBinary === undefined && options.proxy === undefined) await requireAgentReachable();
 
   let osImage = options.osImage === undefined ? undefined : path.resolve(options.osImage);
   if (osImage === undefined) {

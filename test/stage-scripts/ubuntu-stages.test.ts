@@ -8,48 +8,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderSettingsEnv, resolveOsImageSettings } from '../../lib/build/os-image-settings';
+import { dryRun, LIB } from '../helpers/stages';
 import { tempDir } from '../helpers/stemcells';
-
-const STAGES = path.join(__dirname, '..', '..', 'stage-scripts', 'stages');
-const LIB = path.join(__dirname, '..', '..', 'stage-scripts', 'lib');
-
-interface DryRun {
-  chroot: string;
-  commands: string[];
-  read: (p: string) => string;
-}
-
-function dryRun(stage: string, os: string, request: { snapshot?: string; extraPackages?: string[]; proxy?: string } = {}): DryRun {
-  const work = tempDir('dry-run-');
-  const chroot = path.join(work, 'chroot');
-  // The few files stages edit in place rather than write.
-  fs.mkdirSync(path.join(chroot, 'etc', 'pam.d'), { recursive: true });
-  fs.writeFileSync(path.join(chroot, 'etc', 'pam.d', 'su'), 'auth       sufficient pam_rootok.so\n# auth       required   pam_wheel.so\n');
-  fs.writeFileSync(path.join(chroot, 'etc', 'pam.d', 'login'), 'auth optional pam_faildelay.so nullok\n');
-  fs.writeFileSync(path.join(chroot, 'etc', 'login.defs'), 'UMASK\t\t022\n');
-  const settings = resolveOsImageSettings({ os, out: path.join(work, 'os.tgz'), packageCacheRoot: path.join(work, 'cache'), ...request });
-  fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings));
-  const r = spawnSync('bash', [path.join(STAGES, stage, 'apply.sh')], {
-    encoding: 'utf8',
-    env: {
-      PATH: process.env.PATH,
-      STEMCELL_DRY_RUN: '1',
-      STEMCELL_WORK: work,
-      STEMCELL_CHROOT: chroot,
-      STEMCELL_SETTINGS: path.join(work, 'settings.env'),
-      STEMCELL_STAGE: stage,
-      STEMCELL_STAGE_DIR: path.join(STAGES, stage),
-      STEMCELL_LIB: LIB,
-    },
-  });
-  if (r.status !== 0) throw new Error(`${stage} failed in dry run: ${r.stderr}`);
-  const log = path.join(work, 'dry-run.log');
-  return {
-    chroot,
-    commands: fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [],
-    read: (p) => fs.readFileSync(path.join(chroot, p), 'utf8'),
-  };
-}
 
 describe.each([
   ['ubuntu-jammy', 'jammy'],

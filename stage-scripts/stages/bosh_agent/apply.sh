@@ -18,7 +18,8 @@ agent_file() {
   local download="$STEMCELL_WORK/bosh-agent-$BOSH_AGENT_VERSION"
   if [[ ! -f "$download" ]]; then
     host_run curl --fail --location --silent --show-error ${STEMCELL_PROXY:+--proxy "$STEMCELL_PROXY"} \
-      --output "$download.partial" "$BOSH_AGENT_URL"
+      --output "$download.partial" "$BOSH_AGENT_URL" ||
+      fail "could not download bosh-agent $BOSH_AGENT_VERSION from $BOSH_AGENT_URL; pass --agent-binary PATH with a bosh-agent you have"
     dry_run && { printf '%s\n' "$download"; return; }
     mv "$download.partial" "$download"
   fi

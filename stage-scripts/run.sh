@@ -159,9 +159,20 @@ trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 trap release_system_resources EXIT
 
+stop_interrupted() {
+  STATUS[$1]="interrupted"
+  release_system_resources
+  print_report
+  printf '\nrun.sh: interrupted (SIG%s) during stage %s; mounts and loop devices released.\n' "$INTERRUPTED" "$1" >&2
+  printf 'run.sh: resume with --resume-from %s\n' "$1" >&2
+  [[ "$INTERRUPTED" == INT ]] && exit 130 || exit 143
+}
+
 for i in "${!STAGES[@]}"; do
   stage="${STAGES[$i]}"
   if ((i < start_index)); then STATUS[$stage]="skipped"; continue; fi
+  # A signal between two stages stops the build before the next one starts.
+  if [[ -n "$INTERRUPTED" ]]; then stop_interrupted "$stage"; fi
   dir="$(stage_dir "$stage")"
   log="$WORK/logs/$(printf '%02d' "$i")-$stage.log"
   printf '\n==> stage %s (%d/%d)\n' "$stage" "$((i + 1))" "${#STAGES[@]}"
@@ -180,14 +191,7 @@ for i in "${!STAGES[@]}"; do
   done
   CURRENT_PID=""
   SECONDS_TAKEN[$stage]="$(elapsed_since "$started")"
-  if [[ -n "$INTERRUPTED" ]]; then
-    STATUS[$stage]="interrupted"
-    release_system_resources
-    print_report
-    printf '\nrun.sh: interrupted (SIG%s) during stage %s; mounts and loop devices released.\n' "$INTERRUPTED" "$stage" >&2
-    printf 'run.sh: resume with --resume-from %s\n' "$stage" >&2
-    [[ "$INTERRUPTED" == INT ]] && exit 130 || exit 143
-  fi
+  if [[ -n "$INTERRUPTED" ]]; then stop_interrupted "$stage"; fi
   if [[ $rc -ne 0 ]]; then
     STATUS[$stage]="failed"
     release_system_resources

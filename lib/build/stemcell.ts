@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EnvironmentError, ExitCode } from '../stemcell/errors';
+import { EnvironmentError, ExitCode, UsageError } from '../stemcell/errors';
 import { heavyManifest, renderManifest } from '../stemcell/manifest';
 import { defineStemcell, StemcellDefinition } from '../stemcell/matrix';
 import { heavyTarballName, stemcellName, validateVersion } from '../stemcell/naming';
@@ -33,6 +33,8 @@ export interface BuildStemcellOptions {
   readonly osImage?: string;
   /** @default - the pinned release in stage-scripts/data/bosh-agent.env, downloaded and verified */
   readonly agentBinary?: string;
+  /** bosh-blobstore-* executables to install next to the agent. @default [] */
+  readonly blobstoreClis?: readonly string[];
   /** @default 'out' */
   readonly outDir?: string;
   /** @default /var/tmp/stemcell-farm/work/stemcell-<infrastructure>-<os> */
@@ -108,6 +110,10 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   refuseExisting(tarball);
   if (options.agentBinary !== undefined) requireFile(options.agentBinary, 'agent binary', 'give the path of a bosh-agent executable');
   if (options.osImage !== undefined) requireFile(options.osImage, 'OS image', 'build one with stemcell build-os-image');
+  for (const cli of options.blobstoreClis ?? []) {
+    requireFile(cli, 'blobstore CLI', 'give the path of a bosh-blobstore-<kind> executable');
+    if (!path.basename(cli).startsWith('bosh-blobstore-')) throw new UsageError(`blobstore CLI ${cli} must be named bosh-blobstore-<kind> (dav, s3, gcs, az)`);
+  }
   requireRoot('stemcell build');
   ensureHostTools(hostTools(def), options.installHostPackages ?? false);
   requireFreeSpace(work, 4 * GIB + def.infrastructure.defaultDiskSizeMiB * 2 ** 20, 'the stemcell build (chroot and disk image)');
@@ -143,6 +149,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
       ['STEMCELL_DISK_SIZE_MIB', String(def.infrastructure.defaultDiskSizeMiB)],
       ['STEMCELL_FIRMWARE', def.firmware],
       ['STEMCELL_AGENT_BINARY', options.agentBinary === undefined ? '' : path.resolve(options.agentBinary)],
+      ['STEMCELL_BLOBSTORE_CLIS', (options.blobstoreClis ?? []).map((c) => path.resolve(c)).join(' ')],
       ['STEMCELL_OUTPUT_DIR', outputDir],
     ]),
     { mode: 0o600 },

@@ -14,6 +14,7 @@ export function buildCommand(io: CliIo): Command {
     .option('--version <version>', 'stemcell version', '0.0.1')
     .option('--os-image <file>', 'OS image to start from (default: out/bosh-<os>-os-image.tgz, built first when missing)')
     .option('--agent-binary <file>', 'bosh-agent executable (default: the pinned release, downloaded and verified)')
+    .option('--blobstore-cli <file>', 'a bosh-blobstore-<kind> executable to install next to the agent; repeatable', (v: string, p: string[]) => [...p, v], [])
     .option('--out <dir>', 'directory for the stemcell tarball', 'out')
     .option('--work <dir>', 'work directory (default: /var/tmp/stemcell-farm/work/stemcell-<infrastructure>-<os>)')
     .option('--resume-from <stage>', 'resume a failed build at this stage (same --work)')
@@ -24,7 +25,7 @@ export function buildCommand(io: CliIo): Command {
     .option('--install-host-packages', 'apt-get install missing host packages first')
     .addHelpText('after', '\nExits 4 when a stage fails, naming the stage to --resume-from; 130/143 when interrupted.')
     .action(async (o: {
-      os: string; infrastructure: string; diskFormat?: string; firmware?: string; version: string; osImage?: string; agentBinary?: string;
+      os: string; infrastructure: string; diskFormat?: string; firmware?: string; version: string; osImage?: string; agentBinary?: string; blobstoreCli: string[];
       out: string; work?: string; resumeFrom?: string; keepWork?: boolean; mirror?: string; proxy?: string; packageCache: string; installHostPackages?: boolean;
     }) => {
       const outcome = await buildStemcell({
@@ -35,6 +36,7 @@ export function buildCommand(io: CliIo): Command {
         version: o.version,
         osImage: o.osImage,
         agentBinary: o.agentBinary,
+        blobstoreClis: o.blobstoreCli,
         outDir: o.out,
         work: o.work,
         resumeFrom: o.resumeFrom,

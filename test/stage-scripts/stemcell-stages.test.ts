@@ -89,6 +89,20 @@ describe('the pinned agent', () => {
   });
 });
 
+describe('blobstore CLIs', () => {
+  it('installs each one under its own name, and nothing when none is given', () => {
+    const none = dryRun('blobstore_clis', 'debian-bookworm', {}, stemcellVars('aws'));
+    expect(none.status).toBe(0);
+    const dir = fs.mkdtempSync(path.join(none.work, 'clis-'));
+    fs.writeFileSync(path.join(dir, 'bosh-blobstore-dav'), '#!/bin/sh\n', { mode: 0o755 });
+    const r = dryRun('blobstore_clis', 'debian-bookworm', {}, [...stemcellVars('aws'), ['STEMCELL_BLOBSTORE_CLIS', path.join(dir, 'bosh-blobstore-dav')]]);
+    expect(r.status).toBe(0);
+    const bad = dryRun('blobstore_clis', 'debian-bookworm', {}, [...stemcellVars('aws'), ['STEMCELL_BLOBSTORE_CLIS', path.join(dir, 'davcli')]], { dry: false });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/must be named bosh-blobstore-<kind>/);
+  });
+});
+
 describe('system parameters', () => {
   it('tells the agent the infrastructure, OS and version', () => {
     const { read } = dryRun('system_parameters', 'ubuntu-jammy', {}, stemcellVars('aws', 'ubuntu-jammy'));

@@ -7,4 +7,6 @@ module.exports = {
   // Synthesizing the stack and spawning the CLI take seconds; builds in
   // test/e2e set their own, longer limits.
   testTimeout: 60_000,
+  // Unit suites run beside the long end-to-end build instead of after it.
+  maxWorkers: 2,
 };

@@ -21,7 +21,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TarballView } from '../../lib/check/fs-view';
-import { defineStemcell, heavyManifest, readStemcellTarball, renderManifest, writeTarball, writeTarballToStream } from '../../lib/stemcell';
+import { defineStemcell, heavyManifest, readStemcellTarball, renderManifest, writeTarball } from '../../lib/stemcell';
 import { requireRootForSuite } from '../helpers/root';
 
 const CLI = path.join(__dirname, '..', '..', 'bin', 'stemcell.js');
@@ -64,20 +64,18 @@ fs.writeFileSync(
 const buildArgs = ['build-os-image', '--os', 'debian-bookworm', '--work', WORK, '--out', OUT, '--extra-packages', 'jq', '--add-stage', OWN_STAGE, '--install-host-packages'];
 
 describe('debian-bookworm OS image', () => {
-  it('releases every mount when interrupted in the middle of installing packages', async () => {
+  it('releases every mount when interrupted in the middle of bootstrapping', async () => {
     const work = path.join(ROOT, 'interrupted');
     const child = spawn(process.execPath, [CLI, 'build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted.tgz'), '--install-host-packages'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     child.stderr!.on('data', (d) => (log += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    // Interrupt once base_packages has the chroot's file systems mounted.
-    for (let i = 0; i < 600 && !(log.includes('==> stage base_packages') && mountsBelow(work).length >= 5); i++) {
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(mountsBelow(work).length).toBeGreaterThanOrEqual(5);
+    // Interrupt once mmdebstrap has the package cache and the chroot's file systems mounted.
+    for (let i = 0; i < 600 && mountsBelow(work).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
+    expect(mountsBelow(work).length).toBeGreaterThanOrEqual(3);
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    expect(log).toMatch(/interrupted \(SIGINT\) during stage base_packages/);
+    expect(log).toMatch(/interrupted \(SIGINT\) during stage bootstrap/);
     expect(mountsBelow(work)).toEqual([]);
     expect(spawnSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { encoding: 'utf8' }).stdout).not.toContain(work);
     expect(fs.existsSync(path.join(ROOT, 'interrupted.tgz'))).toBe(false);
@@ -281,7 +279,8 @@ describe('stemcells from that OS image', () => {
         spawnSync('losetup', ['--detach', loop]);
       }
       const image = path.join(dir, 'image.new');
-      await writeTarballToStream([{ name: 'root.img', path: disk }], fs.createWriteStream(image));
+      // As package_image does it: sparse tar, pigz (a 5 GiB disk through zlib would take minutes).
+      expect(spawnSync('sh', ['-c', 'tar --create --sparse --directory="$1" root.img | pigz > "$2"', '_', dir, image]).status).toBe(0);
       const sha1 = spawnSync('sha1sum', [image], { encoding: 'utf8' }).stdout.split(' ')[0];
       const manifest = heavyManifest(defineStemcell({ infrastructure: 'aws', os: 'debian-bookworm' }), { version: contents.manifest.version, imageSha1: sha1 });
       const out = path.join(dir, `${name}.tgz`);

@@ -156,14 +156,16 @@ block_service_starts() {
 
 # Loop devices of the stage, detached when it exits (run.sh detaches any left).
 LOOPS=()
-# attach_loop FILE [OFFSET SIZE]: prints the device.
+# attach_loop NAME FILE [OFFSET SIZE]: attach FILE, or its part at OFFSET, and
+# put the device in the variable NAME (not printed: a command substitution
+# would run in a subshell and the device would never be detached).
 attach_loop() {
+  local -n attached="$1"
+  shift
   local -a args=(--find --show)
   if [[ $# -eq 3 ]]; then args+=(--offset "$2" --sizelimit "$3"); fi
-  local device
-  device="$(losetup "${args[@]}" "$1")"
-  LOOPS+=("$device")
-  printf '%s\n' "$device"
+  attached="$(losetup "${args[@]}" "$1")"
+  LOOPS+=("$attached")
 }
 
 detach_loops() {

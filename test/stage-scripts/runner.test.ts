@@ -140,3 +140,18 @@ describe('interrupts', () => {
     expect(fs.readdirSync(work).filter((f) => f.startsWith('output'))).toEqual([]);
   });
 });
+
+describe('stage helpers', () => {
+  it('detach the loop devices a stage attached when it exits, without the runner', () => {
+    const work = tempDir('helpers-');
+    fs.writeFileSync(path.join(work, 'settings.env'), "export STEMCELL_OS='test'\n");
+    fs.writeFileSync(path.join(work, 'disk.img'), Buffer.alloc(4 * 2 ** 20));
+    const r = spawnSync('bash', ['-c', 'source "$STEMCELL_LIB/common.sh"; trap release_stage_resources EXIT; part=""; attach_loop part "$1" 1048576 1048576; losetup --list --noheadings --output NAME | grep -qx "$part" && echo "attached $part"', '_', path.join(work, 'disk.img')], {
+      encoding: 'utf8',
+      env: { ...process.env, STEMCELL_SETTINGS: path.join(work, 'settings.env'), STEMCELL_CHROOT: path.join(work, 'chroot'), STEMCELL_STAGE: 'test', STEMCELL_STAGE_DIR: work, STEMCELL_LIB: path.join(__dirname, '..', '..', 'stage-scripts', 'lib'), STEMCELL_WORK: work },
+    });
+    expect(r.stdout).toMatch(/^attached \/dev\/loop\d+$/m);
+    expect(r.status).toBe(0);
+    expect(loopsBelow(work)).toEqual([]);
+  });
+});

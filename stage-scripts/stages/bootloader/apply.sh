@@ -38,8 +38,9 @@ install_efi_loader() {
 }
 
 trap release_stage_resources EXIT
-whole="$(attach_loop "$disk")"
-root="$(attach_loop "$disk" "$ROOT_START" "$ROOT_SIZE")"
+whole="" root=""
+attach_loop whole "$disk"
+attach_loop root "$disk" "$ROOT_START" "$ROOT_SIZE"
 mount_once "$mnt" "$root"
 if [[ "$STEMCELL_FIRMWARE" == efi ]]; then
   install_efi_loader

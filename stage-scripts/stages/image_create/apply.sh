@@ -3,7 +3,9 @@
 # table and an ext4 root holding the chroot, and an fstab by UUID. BIOS images
 # get one MBR partition from 1 MiB; EFI images a GPT with a 128 MiB EFI system
 # partition and the root. Partitions are reached through loop devices at their
-# offsets, which works with and without partition device nodes.
+# offsets, which works with and without partition device nodes; the EFI
+# partition is formatted but never mounted (bootloader fills it with mtools),
+# so the build host needs no vfat support.
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
@@ -29,16 +31,16 @@ partition() {
 
 trap release_stage_resources EXIT
 root_partition=1
-esp_uuid=""
+esp_uuid="" esp="" root=""
 if [[ "$STEMCELL_FIRMWARE" == efi ]]; then
   root_partition=2
   read -r esp_start esp_size < <(partition 1)
-  esp="$(attach_loop "$disk" "$esp_start" "$esp_size")"
+  attach_loop esp "$disk" "$esp_start" "$esp_size"
   mkfs.vfat -F 32 -n EFI "$esp" >/dev/null
   esp_uuid="$(blkid --match-tag UUID --output value "$esp")"
 fi
 read -r root_start root_size < <(partition "$root_partition")
-root="$(attach_loop "$disk" "$root_start" "$root_size")"
+attach_loop root "$disk" "$root_start" "$root_size"
 mkfs.ext4 -q -L stemcell-root "$root"
 root_uuid="$(blkid --match-tag UUID --output value "$root")"
 

@@ -19,7 +19,7 @@ fresh_target() {
 }
 
 with_mmdebstrap() {
-  local include
+  local include option
   include="$(base_package_list | paste -sd,)"
   # shellcheck disable=SC2016 # the hooks are expanded by mmdebstrap, with $1 the target
   local -a args=(
@@ -33,6 +33,7 @@ with_mmdebstrap() {
     --setup-hook='mkdir -p "$1/var/cache/apt/archives" && mount --bind "$STEMCELL_PACKAGE_CACHE" "$1/var/cache/apt/archives"'
     --customize-hook='umount "$1/var/cache/apt/archives"'
   )
+  while read -r option; do args+=(--dpkgopt="$option"); done < <(data_lines "$ASSETS/dpkg-excludes")
   if [[ -n "$STEMCELL_PROXY" ]]; then args+=(--aptopt="Acquire::http::Proxy \"$STEMCELL_PROXY\""); fi
   if [[ -n "$STEMCELL_SNAPSHOT" ]]; then args+=(--aptopt='Acquire::Check-Valid-Until "false"'); fi
   local codename="$STEMCELL_OS_CODENAME"
@@ -56,5 +57,7 @@ case "$STEMCELL_BOOTSTRAP_TOOL" in
   debootstrap) with_debootstrap ;;
   *) fail "unknown bootstrap tool '$STEMCELL_BOOTSTRAP_TOOL'; use mmdebstrap or debootstrap" ;;
 esac
+# The excludes stay for every later install: the kernel, and apt on the VMs.
+install_asset dpkg-excludes /etc/dpkg/dpkg.cfg.d/01stemcell-excludes 0644
 block_service_starts
 log "bootstrapped $STEMCELL_OS with $STEMCELL_BOOTSTRAP_TOOL from $STEMCELL_MIRROR"

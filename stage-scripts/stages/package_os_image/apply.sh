@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The OS image tarball: the chroot, names sorted and mtimes clamped to
 # SOURCE_DATE_EPOCH so equal trees give equal archives, file capabilities kept,
-# compressed on every core. Also the package list for the build record.
+# compressed on every core, fast rather than small (it is an intermediate:
+# stemcell builds unpack it). Also the package list for the build record.
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
@@ -17,6 +18,6 @@ tar --create --directory="$CHROOT" --sort=name --numeric-owner \
   --mtime="@$SOURCE_DATE_EPOCH" --clamp-mtime \
   --xattrs --xattrs-include='security.capability' \
   --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-  . | pigz --no-name --processes "$(nproc)" >"$out"
+  . | pigz --fast --no-name --processes "$(nproc)" >"$out"
 publish_output "$STEMCELL_OS_IMAGE_OUT"
 log "wrote $STEMCELL_OS_IMAGE_OUT ($(du -h "$STEMCELL_OS_IMAGE_OUT" | cut -f1))"

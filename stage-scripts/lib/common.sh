@@ -57,6 +57,19 @@ data_lines() {
   sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$@"
 }
 
+# Builds that share the package cache take turns: apt locks the cache
+# directory and fails rather than waits when another build holds it. The lock
+# is held until the stage exits.
+lock_package_cache() {
+  dry_run && return 0
+  mkdir -p "$STEMCELL_PACKAGE_CACHE"
+  exec {cache_lock}>"$STEMCELL_PACKAGE_CACHE.lock"
+  if ! flock --nonblock "$cache_lock"; then
+    log "waiting for another build to finish with the package cache $STEMCELL_PACKAGE_CACHE"
+    flock "$cache_lock"
+  fi
+}
+
 MOUNTED=()
 mount_once() {
   local target="$1"
@@ -81,6 +94,7 @@ mount_chroot_filesystems() {
   dry_run && return 0
   [[ -x "$CHROOT/bin/sh" ]] || fail "$CHROOT holds no system; run the bootstrap stage first"
   trap release_stage_resources EXIT
+  lock_package_cache
   mount_once "$CHROOT/proc" -t proc proc
   mount_once "$CHROOT/sys" -t sysfs sysfs
   mount_once "$CHROOT/dev" --bind /dev

@@ -142,6 +142,22 @@ describe('interrupts', () => {
 });
 
 describe('stage helpers', () => {
+  it('make a second build wait for the package cache instead of failing on apt\'s lock', async () => {
+    const work = tempDir('cache-lock-');
+    fs.writeFileSync(path.join(work, 'settings.env'), `export STEMCELL_OS='test'\nexport STEMCELL_PACKAGE_CACHE='${work}/cache'\n`);
+    fs.mkdirSync(path.join(work, 'cache'));
+    const holder = spawn('flock', [path.join(work, 'cache.lock'), 'sleep', '2']);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const r = spawnSync('bash', ['-c', 'source "$STEMCELL_LIB/common.sh"; lock_package_cache; echo locked'], {
+      encoding: 'utf8',
+      env: { ...process.env, STEMCELL_SETTINGS: path.join(work, 'settings.env'), STEMCELL_CHROOT: path.join(work, 'chroot'), STEMCELL_STAGE: 'test', STEMCELL_STAGE_DIR: work, STEMCELL_LIB: path.join(__dirname, '..', '..', 'stage-scripts', 'lib'), STEMCELL_WORK: work },
+    });
+    holder.kill();
+    expect(r.stdout).toMatch(/waiting for another build to finish with the package cache[\s\S]*locked/);
+    expect(Date.now() - started).toBeGreaterThan(1000);
+  });
+
   it('detach the loop devices a stage attached when it exits, without the runner', () => {
     const work = tempDir('helpers-');
     fs.writeFileSync(path.join(work, 'settings.env'), "export STEMCELL_OS='test'\n");

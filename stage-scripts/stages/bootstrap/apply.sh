@@ -51,7 +51,7 @@ with_debootstrap() {
 
 dry_run || [[ -f "$(keyring)" ]] || fail "$(keyring) is missing: build $STEMCELL_OS on a host with its archive keyring (Ubuntu images on Ubuntu hosts)"
 fresh_target
-mkdir -p "$STEMCELL_PACKAGE_CACHE"
+lock_package_cache
 case "$STEMCELL_BOOTSTRAP_TOOL" in
   mmdebstrap) with_mmdebstrap ;;
   debootstrap) with_debootstrap ;;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { EnvironmentError, ExitCode, UsageError } from '../stemcell/errors';
 import { ensureHostTools, HostTool, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
 import { checkOwnStages, composeCollection, OsImageBuildRequest, OsImageSettings, renderSettingsEnv, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
-import { requireUnlocked, runCollection, StageResult } from './stage-runner';
+import { failedBuildExitCode, requireUnlocked, runCollection, RUNNER_TOOLS, StageResult } from './stage-runner';
 
 export const DEFAULT_WORK_ROOT = '/var/tmp/stemcell-farm/work';
 const GIB = 2 ** 30;
@@ -56,16 +56,7 @@ export function recordFileFor(out: string): string {
 }
 
 function hostTools(settings: OsImageSettings): HostTool[] {
-  return [
-    { command: settings.bootstrapTool, package: settings.bootstrapTool },
-    { command: 'pigz', package: 'pigz' },
-    { command: 'findmnt', package: 'util-linux' },
-    { command: 'flock', package: 'util-linux' },
-    { command: 'setsid', package: 'util-linux' },
-    { command: 'losetup', package: 'mount' },
-    { command: 'chroot', package: 'coreutils' },
-    { command: 'tar', package: 'tar' },
-  ];
+  return [...RUNNER_TOOLS, { command: settings.bootstrapTool, package: settings.bootstrapTool }];
 }
 
 function sha256File(file: string): Promise<string> {
@@ -130,12 +121,9 @@ export async function buildOsImage(options: BuildOsImageOptions): Promise<BuildO
   fs.writeFileSync(collectionFile, collection);
   say(`building ${settings.os.name} OS image in ${work}${options.resumeFrom ? `, resuming from ${options.resumeFrom}` : ''}`);
 
-  const { exitCode, stages } = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: { STEMCELL_STAGES_PATH: stagesPath } });
-  if (exitCode !== 0) {
-    const failed = stages.find((s) => s.status === 'failed' || s.status === 'interrupted');
-    if (failed) say(`the work directory ${work} is kept; after fixing the cause run the same command with --resume-from ${failed.stage}`);
-    return { exitCode: exitCode === 130 || exitCode === 143 ? exitCode : ExitCode.BUILD_FAILED, settings, work, stages };
-  }
+  const run = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: { STEMCELL_STAGES_PATH: stagesPath } });
+  const stages = run.stages;
+  if (run.exitCode !== 0) return { exitCode: failedBuildExitCode(run, work, say), settings, work, stages };
 
   const stat = fs.statSync(settings.out);
   const record: BuildRecord = {

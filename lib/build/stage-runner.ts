@@ -5,8 +5,19 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EnvironmentError } from '../stemcell/errors';
-import { STAGE_SCRIPTS } from './host';
+import { EnvironmentError, ExitCode } from '../stemcell/errors';
+import { HostTool, STAGE_SCRIPTS } from './host';
+
+/** What run.sh itself needs on the host, whatever the stages do. */
+export const RUNNER_TOOLS: readonly HostTool[] = [
+  { command: 'findmnt', package: 'util-linux' },
+  { command: 'flock', package: 'util-linux' },
+  { command: 'setsid', package: 'util-linux' },
+  { command: 'losetup', package: 'mount' },
+  { command: 'chroot', package: 'coreutils' },
+  { command: 'tar', package: 'tar' },
+  { command: 'pigz', package: 'pigz' },
+];
 
 export interface StageResult {
   readonly stage: string;
@@ -39,6 +50,16 @@ export function readReport(work: string): StageResult[] {
       const [stage, status, seconds] = line.split('\t');
       return { stage, status, seconds: seconds === '' || seconds === undefined ? undefined : Number(seconds) };
     });
+}
+
+/**
+ * The exit code of a build whose runner failed (BUILD_FAILED, or 130/143 when
+ * interrupted), after telling the operator where to resume.
+ */
+export function failedBuildExitCode(outcome: RunOutcome, work: string, say: (line: string) => void): number {
+  const failed = outcome.stages.find((s) => s.status === 'failed' || s.status === 'interrupted');
+  if (failed) say(`the work directory ${work} is kept; after fixing the cause run the same command with --resume-from ${failed.stage}`);
+  return outcome.exitCode === 130 || outcome.exitCode === 143 ? outcome.exitCode : ExitCode.BUILD_FAILED;
 }
 
 export interface RunCollectionOptions {

@@ -14,7 +14,7 @@ import { refuseExisting, writeTarball } from '../stemcell/tarball';
 import { ensureHostTools, HostTool, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
 import { buildOsImage, DEFAULT_WORK_ROOT, defaultOsImageOut } from './os-image';
 import { renderSettingsEnv, resolveOsImageSettings } from './os-image-settings';
-import { requireUnlocked, runCollection, StageResult } from './stage-runner';
+import { failedBuildExitCode, requireUnlocked, runCollection, RUNNER_TOOLS, StageResult } from './stage-runner';
 
 const GIB = 2 ** 30;
 
@@ -76,7 +76,7 @@ async function requireAgentReachable(): Promise<void> {
 
 function hostTools(def: StemcellDefinition): HostTool[] {
   const tools: HostTool[] = [
-    { command: 'pigz', package: 'pigz' },
+    ...RUNNER_TOOLS,
     { command: 'sfdisk', package: 'fdisk' },
     { command: 'mkfs.ext4', package: 'e2fsprogs' },
     { command: 'blkid', package: 'util-linux' },
@@ -107,6 +107,10 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   const work = path.resolve(options.work ?? path.join(DEFAULT_WORK_ROOT, `stemcell-${def.infrastructure.name}-${os}`));
   const collectionFile = path.join(STAGE_SCRIPTS, 'collections', 'stemcell', def.infrastructure.name);
   requireFile(collectionFile, 'collection', 'every infrastructure has one in stage-scripts/collections/stemcell');
+  if (options.resumeFrom !== undefined) {
+    const stages = fs.readFileSync(collectionFile, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+    if (!stages.includes(options.resumeFrom)) throw new UsageError(`cannot resume from '${options.resumeFrom}': the stages are ${stages.join(', ')}`);
+  }
   refuseExisting(tarball);
   if (options.agentBinary !== undefined) requireFile(options.agentBinary, 'agent binary', 'give the path of a bosh-agent executable');
   if (options.osImage !== undefined) requireFile(options.osImage, 'OS image', 'build one with stemcell build-os-image');
@@ -155,12 +159,9 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
     { mode: 0o600 },
   );
   say(`building ${stemcellName(def)} ${version} (${def.firmware}) in ${work}`);
-  const { exitCode, stages } = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom });
-  if (exitCode !== 0) {
-    const failed = stages.find((s) => s.status === 'failed' || s.status === 'interrupted');
-    if (failed) say(`the work directory ${work} is kept; after fixing the cause run the same command with --resume-from ${failed.stage}`);
-    return { exitCode: exitCode === 130 || exitCode === 143 ? exitCode : ExitCode.BUILD_FAILED, stages, work };
-  }
+  const run = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom });
+  const stages = run.stages;
+  if (run.exitCode !== 0) return { exitCode: failedBuildExitCode(run, work, say), stages, work };
 
   const image = path.join(outputDir, 'image');
   const manifest = heavyManifest(def, { version, imageSha1: await sha1File(image) });

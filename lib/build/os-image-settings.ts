@@ -161,13 +161,18 @@ export function settingsForRecord(s: OsImageSettings): Record<string, unknown> {
   return { ...s, os: s.os.name, proxy: proxy?.toString() };
 }
 
+/** Stage names of a collection file: one a line, # comments and blank lines ignored. */
+export function collectionStages(text: string): string[] {
+  return text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+}
+
 /**
  * The stages of a build: the OS's collection, then, right before
  * file_permissions, `customize` when a script is given and the operator's own
  * stages (by folder name) in the order given.
  */
 export function composeCollection(baseCollection: string, customize: boolean, ownStages: readonly string[] = []): string {
-  const lines = baseCollection.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+  const lines = collectionStages(baseCollection);
   const added = [...(customize ? ['customize'] : []), ...ownStages];
   if (added.length > 0) {
     const at = lines.indexOf('file_permissions');

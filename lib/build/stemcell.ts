@@ -13,7 +13,7 @@ import { heavyTarballName, stemcellName, validateVersion } from '../stemcell/nam
 import { refuseExisting, writeTarball } from '../stemcell/tarball';
 import { ensureHostTools, HostTool, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
 import { buildOsImage, DEFAULT_WORK_ROOT, defaultOsImageOut } from './os-image';
-import { renderSettingsEnv, resolveOsImageSettings } from './os-image-settings';
+import { collectionStages, renderSettingsEnv, resolveOsImageSettings } from './os-image-settings';
 import { failedBuildExitCode, requireUnlocked, runCollection, RUNNER_TOOLS, StageResult } from './stage-runner';
 
 const GIB = 2 ** 30;
@@ -108,7 +108,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   const collectionFile = path.join(STAGE_SCRIPTS, 'collections', 'stemcell', def.infrastructure.name);
   requireFile(collectionFile, 'collection', 'every infrastructure has one in stage-scripts/collections/stemcell');
   if (options.resumeFrom !== undefined) {
-    const stages = fs.readFileSync(collectionFile, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+    const stages = collectionStages(fs.readFileSync(collectionFile, 'utf8'));
     if (!stages.includes(options.resumeFrom)) throw new UsageError(`cannot resume from '${options.resumeFrom}': the stages are ${stages.join(', ')}`);
   }
   refuseExisting(tarball);

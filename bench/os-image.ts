@@ -6,6 +6,7 @@
  *   - the OS image size.
  * Measures and prints; asserts nothing. Run with: npm run bench:os-image
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +18,9 @@ const OS = 'debian-bookworm';
 
 
 async function fullBuild(root: string, label: string, cache: string, bootstrapTool: BootstrapTool): Promise<{ stages: readonly StageResult[]; bytes: number; seconds: number }> {
+  // The previous build's files are still being written back to disk; without
+  // this, that write-back would be counted in this build's time.
+  spawnSync('sync');
   const started = Date.now();
   const outcome = await buildOsImage({ os: OS, out: path.join(root, `${label}.tgz`), work: path.join(root, `work-${label}`), packageCacheRoot: cache, bootstrapTool, say: () => undefined });
   if (outcome.exitCode !== 0) throw new Error(`${label} build failed (exit ${outcome.exitCode})`);

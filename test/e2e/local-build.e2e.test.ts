@@ -119,6 +119,14 @@ describe('debian-bookworm OS image', () => {
     expect(view.lstat('/tmp/stemcell-customize')).toBeUndefined();
   });
 
+  it('carries no manual pages, info pages, documentation or translations, but every copyright file', () => {
+    const files = spawnSync('tar', ['-tzf', OUT], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).stdout.split('\n');
+    const excluded = files.filter((f) => /^\.\/usr\/share\/(man|info|doc|locale)\/.*[^/]$/.test(f) && !/^\.\/usr\/share\/doc\/[^/]+\/copyright$/.test(f));
+    expect(excluded).toEqual([]);
+    // bash is essential: mmdebstrap extracts it before dpkg reads the excludes.
+    expect(files).toEqual(expect.arrayContaining(['./usr/share/doc/bash/copyright', './usr/share/doc/openssh-server/copyright']));
+  });
+
   it('passes every hardening check', () => {
     const table = stemcell(['check', OUT], 'check');
     expect(table.out).toMatch(/^\d+ passed, 0 failed$/m);

@@ -1,0 +1,147 @@
+/**
+ * light-stemcell: the light stemcell of a heavy AWS stemcell in the stemcell
+ * bucket, with the AMI map the copies made; written beside the heavy one and
+ * never over an existing object (a conditional write). Refuses a map that
+ * misses regions unless the caller allows a partial one. Then the AMIs are
+ * tagged `published=true`, which keeps them from the cleanup.
+ */
+import { CreateTagsCommand } from '@aws-sdk/client-ec2';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { AMI_TAG } from '../../lib/stemcell/ami';
+import { AmiMap, validateAmiMap } from '../../lib/stemcell/aws';
+import { InvalidStemcellError, UsageError } from '../../lib/stemcell/errors';
+import { LightStemcell, lightStemcellFrom } from '../../lib/stemcell/light';
+import { readStemcellTarball, writeTarballToStream } from '../../lib/stemcell/tarball';
+import { Ec2ForRegion } from '../shared/clients';
+import { eventObject, InvalidInputError, optionalBoolean, optionalString, regionList, requiredString } from '../shared/input';
+import { mapWithConcurrency } from '../shared/pool';
+import { errorCode, withRetries } from '../shared/retry';
+import { RunOptions } from '../shared/runtime';
+
+export interface LightStemcellInput {
+  /** Key of the heavy AWS stemcell in the stemcell bucket. */
+  readonly heavyKey: string;
+  /** @default - the light stemcell's file name beside the heavy one */
+  readonly lightKey?: string;
+  /** Region -> AMI, as copy-ami returns it. */
+  readonly amis: AmiMap;
+  /** Region -> reason, as copy-ami returns it. @default - none */
+  readonly failed: Readonly<Record<string, string>>;
+  /** Publish although some regions failed. @default false */
+  readonly allowPartial: boolean;
+  /** Regions that must be in the map even when partial maps are allowed. @default - none */
+  readonly requiredRegions: readonly string[];
+}
+
+export interface LightStemcellResult {
+  readonly bucket: string;
+  readonly key: string;
+  readonly fileName: string;
+  readonly amis: AmiMap;
+  /** sha256 of the tarball. */
+  readonly sha256: string;
+  /** True when an earlier call wrote the same tarball. */
+  readonly alreadyWritten: boolean;
+}
+
+const S3_KEY = /^[A-Za-z0-9!_.*'()/-][A-Za-z0-9!_.*'()/+=@,:-]{0,1023}$/;
+
+/** Check an input event; throws InvalidInputError, before any AWS call. */
+export function parseLightStemcellEvent(event: unknown): LightStemcellInput {
+  const e = eventObject(event, 'light-stemcell');
+  const heavyKey = requiredString(e, 'heavyKey', S3_KEY, 'stemcells/bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz');
+  const amisEvent = eventObject(e.amis, "light-stemcell 'amis'");
+  const failedEvent = e.failed === undefined ? {} : eventObject(e.failed, "light-stemcell 'failed'");
+  let amis: AmiMap;
+  try {
+    amis = validateAmiMap(amisEvent as Record<string, string>);
+  } catch (err) {
+    throw err instanceof UsageError ? new InvalidInputError(`'amis': ${err.message}`) : err;
+  }
+  return {
+    heavyKey,
+    lightKey: optionalString(e, 'lightKey', S3_KEY, 'stemcells/light-bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz'),
+    amis,
+    failed: Object.fromEntries(Object.entries(failedEvent).map(([r, why]) => [r, String(why)])),
+    allowPartial: optionalBoolean(e, 'allowPartial', false),
+    requiredRegions: regionList(e, 'requiredRegions') ?? [],
+  };
+}
+
+/** Refuse to publish a map with holes, unless allowed; required regions are never optional. */
+export function checkPublishable(input: LightStemcellInput): void {
+  const failedRegions = Object.keys(input.failed).sort();
+  if (failedRegions.length > 0 && !input.allowPartial) {
+    const reasons = failedRegions.map((r) => `${r}: ${input.failed[r]}`).join('; ');
+    throw new InvalidInputError(`not publishing: the copy failed in ${failedRegions.join(', ')} (${reasons}). Copy again with retryFailed, or publish without them with allowPartial`);
+  }
+  const missing = input.requiredRegions.filter((r) => !(r in input.amis));
+  if (missing.length > 0) throw new InvalidInputError(`not publishing: required regions ${missing.join(', ')} have no AMI`);
+}
+
+/** The light stemcell of a heavy stemcell stream, and its tarball bytes. */
+export async function lightTarball(heavy: Readable, amis: AmiMap): Promise<{ light: LightStemcell; body: Buffer }> {
+  const light = lightStemcellFrom(await readStemcellTarball(heavy), amis);
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (c: Buffer) => chunks.push(c));
+  await writeTarballToStream(light.files, sink);
+  return { light, body: Buffer.concat(chunks) };
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** Write `body` unless the key exists; an identical existing object is fine (a re-run). */
+async function putOnce(s3: S3Client, bucket: string, key: string, body: Buffer, options: RunOptions): Promise<boolean> {
+  try {
+    await withRetries(() => s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*', ContentType: 'application/gzip', ChecksumAlgorithm: 'SHA256' })), options.clock);
+    return false;
+  } catch (e) {
+    if (errorCode(e) !== 'PreconditionFailed' && (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412) throw e;
+  }
+  const existing = await withRetries(() => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })), options.clock);
+  const bytes = await readAll(existing.Body as Readable);
+  if (!bytes.equals(body)) {
+    throw new Error(`s3://${bucket}/${key} already exists with different contents; not overwriting it. Publish under another key (lightKey) or another stemcell version`);
+  }
+  return true;
+}
+
+/** Tag every AMI of the map `published=true`. */
+export async function markPublished(clients: Ec2ForRegion, amis: AmiMap, options: RunOptions): Promise<void> {
+  await mapWithConcurrency(Object.entries(amis), 8, ([r, imageId]) =>
+    withRetries(() => clients(r).send(new CreateTagsCommand({ Resources: [imageId], Tags: [{ Key: AMI_TAG.published, Value: 'true' }] })), options.clock),
+  );
+}
+
+export async function publishLightStemcell(s3: S3Client, clients: Ec2ForRegion, bucket: string, input: LightStemcellInput, options: RunOptions): Promise<LightStemcellResult> {
+  checkPublishable(input);
+  const heavy = await withRetries(() => s3.send(new GetObjectCommand({ Bucket: bucket, Key: input.heavyKey })), options.clock);
+  let built;
+  try {
+    built = await lightTarball(heavy.Body as Readable, input.amis);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof InvalidStemcellError) throw new InvalidInputError(`s3://${bucket}/${input.heavyKey}: ${(err as Error).message}`);
+    throw err;
+  }
+  const dir = path.posix.dirname(input.heavyKey);
+  const key = input.lightKey ?? (dir === '.' ? built.light.fileName : `${dir}/${built.light.fileName}`);
+  if (key === input.heavyKey) throw new InvalidInputError(`the light stemcell's key ${key} is the heavy stemcell's; choose another lightKey`);
+  const alreadyWritten = await putOnce(s3, bucket, key, built.body, options);
+  await markPublished(clients, input.amis, options);
+  return {
+    bucket,
+    key,
+    fileName: built.light.fileName,
+    amis: input.amis,
+    sha256: createHash('sha256').update(built.body).digest('hex'),
+    alreadyWritten,
+  };
+}

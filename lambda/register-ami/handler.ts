@@ -1,0 +1,11 @@
+/** Lambda entry of register-ami; the work is in core.ts. */
+import { ec2ClientFactory } from '../shared/clients';
+import { LambdaContext, lambdaRunOptions } from '../shared/runtime';
+import { parseRegisterAmiEvent, registerAmi, RegisterAmiResult } from './core';
+
+const clients = ec2ClientFactory();
+
+export async function handler(event: unknown, context: LambdaContext): Promise<RegisterAmiResult> {
+  const input = parseRegisterAmiEvent(event);
+  return registerAmi(clients(input.region), input, lambdaRunOptions(context.getRemainingTimeInMillis()));
+}

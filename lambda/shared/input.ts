@@ -1,0 +1,79 @@
+/**
+ * Checks of Lambda input events, so bad input is refused with a clear message
+ * before any AWS call.
+ */
+import { isRegionName } from '../../lib/stemcell/aws';
+
+/** A Lambda event that cannot be acted on. The message says what to fix. */
+export class InvalidInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidInput';
+  }
+}
+
+export type EventObject = Record<string, unknown>;
+
+export function eventObject(event: unknown, what: string): EventObject {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    throw new InvalidInputError(`${what}: the input must be a JSON object, got ${event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event}`);
+  }
+  return event as EventObject;
+}
+
+export function requiredString(event: EventObject, key: string, pattern?: RegExp, example?: string): string {
+  const value = event[key];
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidInputError(`'${key}' is required: a string${example ? ` like ${example}` : ''}`);
+  }
+  if (pattern && !pattern.test(value)) throw new InvalidInputError(`'${key}' is '${value}', which is not valid${example ? `; expected something like ${example}` : ''}`);
+  return value;
+}
+
+export function optionalString(event: EventObject, key: string, pattern?: RegExp, example?: string): string | undefined {
+  return event[key] === undefined ? undefined : requiredString(event, key, pattern, example);
+}
+
+export function optionalBoolean(event: EventObject, key: string, fallback: boolean): boolean {
+  const value = event[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidInputError(`'${key}' must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+export function optionalInteger(event: EventObject, key: string, fallback: number, min: number, max: number): number {
+  const value = event[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidInputError(`'${key}' must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export function optionalStringList(event: EventObject, key: string, check?: (item: string) => boolean, example?: string): string[] | undefined {
+  const value = event[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw new InvalidInputError(`'${key}' must be a list of strings${example ? ` like ${example}` : ''}, got ${JSON.stringify(value)}`);
+  }
+  const bad = check ? (value as string[]).filter((v) => !check(v)) : [];
+  if (bad.length > 0) throw new InvalidInputError(`'${key}' holds ${bad.map((b) => `'${b}'`).join(', ')}, not valid${example ? `; expected items like ${example}` : ''}`);
+  return value as string[];
+}
+
+export function region(event: EventObject, key: string): string {
+  return checkRegion(requiredString(event, key, undefined, 'us-east-1'), key);
+}
+
+export function regionList(event: EventObject, key: string): string[] | undefined {
+  return optionalStringList(event, key, isRegionName, '["us-east-1", "eu-central-1"]');
+}
+
+function checkRegion(value: string, key: string): string {
+  if (!isRegionName(value)) throw new InvalidInputError(`'${key}' is '${value}', which is not an AWS region name like us-east-1`);
+  return value;
+}
+
+export const SNAPSHOT_ID = /^snap-([0-9a-f]{8}|[0-9a-f]{17})$/;
+export const IMAGE_ID = /^ami-([0-9a-f]{8}|[0-9a-f]{17})$/;
+export const ACCOUNT_ID = /^[0-9]{12}$/;

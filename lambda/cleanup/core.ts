@@ -94,8 +94,9 @@ async function cleanRegion(ec2: EC2Client, regionName: string, input: CleanupInp
 }
 
 export async function cleanup(clients: Ec2ForRegion, homeRegion: string, input: CleanupInput, options: RunOptions): Promise<CleanupResult> {
-  const regions = [homeRegion, ...(await targetRegions(clients(homeRegion), homeRegion, input, options))];
-  const selected = input.includeRegions && !input.includeRegions.includes(homeRegion) ? regions.slice(1) : input.excludeRegions?.includes(homeRegion) ? regions.slice(1) : regions;
+  const targets = await targetRegions(clients(homeRegion), homeRegion, input, options);
+  const homeSelected = input.includeRegions ? input.includeRegions.includes(homeRegion) : !input.excludeRegions?.includes(homeRegion);
+  const selected = homeSelected ? [homeRegion, ...targets] : targets;
   const failedRegions: Record<string, string> = {};
   const perRegion = await mapWithConcurrency(selected.sort(), 4, async (r) => {
     try {

@@ -51,6 +51,16 @@ function retentionDays(raw: unknown, key: string): logs.RetentionDays {
   return days as logs.RetentionDays;
 }
 
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/(mrk-)?[0-9a-f-]+$/;
+
+function kmsKeyArns(raw: unknown, key: string): string[] {
+  const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+  if (!Array.isArray(list) || list.some((k) => typeof k !== 'string' || !KMS_KEY_ARN.test(k))) {
+    throw new ConfigError(key, `expected KMS key ARNs (a list, or comma-separated), like arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab; got ${JSON.stringify(raw)}`);
+  }
+  return list as string[];
+}
+
 export const SETTINGS = {
   maxAzs: { key: 'maxAzs', parse: integer(1, 2), description: 'Availability zones for the farm VPC (1 or 2; the stack is region-agnostic).' },
   privateSubnets: { key: 'privateSubnets', parse: boolean, description: 'Run builders in private subnets behind NAT gateways instead of public subnets.' },
@@ -58,6 +68,7 @@ export const SETTINGS = {
   sshIngressCidr: { key: 'sshIngressCidr', parse: optionalString, description: 'Allow SSH (22/tcp) to builders from this IPv4 CIDR. Empty: no ingress at all.' },
   flowLogRetentionDays: { key: 'flowLogRetentionDays', parse: retentionDays, description: 'Days to keep VPC flow logs.' },
   noncurrentVersionDays: { key: 'noncurrentVersionDays', parse: integer(1, 3650), description: 'Days to keep overwritten or deleted object versions in the buckets.' },
+  amiCopyKmsKeyArns: { key: 'amiCopyKmsKeyArns', parse: kmsKeyArns, description: 'KMS keys (ARNs, one per region you encrypt in) that copy-ami may encrypt AMI copies with.' },
 } satisfies Record<string, Setting<unknown>>;
 
 /** Read the farm stack's props from context; keys that are not set keep the stack's defaults. */
@@ -75,5 +86,6 @@ export function farmPropsFromContext(node: Node): StemcellFarmStackProps {
     sshIngressCidr: read(SETTINGS.sshIngressCidr),
     flowLogRetention: flowLogRetentionDays,
     noncurrentVersionExpiration: noncurrentVersionDays === undefined ? undefined : Duration.days(noncurrentVersionDays),
+    amiCopyKmsKeyArns: read(SETTINGS.amiCopyKmsKeyArns),
   };
 }

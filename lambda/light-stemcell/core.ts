@@ -48,6 +48,8 @@ export interface LightStemcellResult {
 }
 
 const S3_KEY = /^[A-Za-z0-9!_.*'()/-][A-Za-z0-9!_.*'()/+=@,:-]{0,1023}$/;
+// The farm's role may only write light-*.tgz objects.
+const LIGHT_KEY = /^([A-Za-z0-9!_.*'()/+=@,:-]{0,900}\/)?light-[A-Za-z0-9._+-]+\.tgz$/;
 
 /** Check an input event; throws InvalidInputError, before any AWS call. */
 export function parseLightStemcellEvent(event: unknown): LightStemcellInput {
@@ -63,7 +65,7 @@ export function parseLightStemcellEvent(event: unknown): LightStemcellInput {
   }
   return {
     heavyKey,
-    lightKey: optionalString(e, 'lightKey', S3_KEY, 'stemcells/light-bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz'),
+    lightKey: optionalString(e, 'lightKey', LIGHT_KEY, 'stemcells/light-bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz (a file name light-*.tgz)'),
     amis,
     failed: Object.fromEntries(Object.entries(failedEvent).map(([r, why]) => [r, String(why)])),
     allowPartial: optionalBoolean(e, 'allowPartial', false),

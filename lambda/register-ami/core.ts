@@ -58,6 +58,9 @@ export interface RegisterAmiResult {
 /** Check an input event; throws InvalidInputError, before any AWS call. */
 export function parseRegisterAmiEvent(event: unknown): RegisterAmiInput {
   const e = eventObject(event, 'register-ami');
+  const where = region(e, 'region');
+  const snapshotId = requiredString(e, 'snapshotId', SNAPSHOT_ID, 'snap-0123456789abcdef0');
+  if (e.stemcell === undefined) throw new InvalidInputError("'stemcell' is required: { name, version, operatingSystem, bootMode? } from the heavy stemcell's stemcell.MF");
   const stemcellEvent = eventObject(e.stemcell, "register-ami 'stemcell'");
   const bootMode = optionalString(stemcellEvent, 'bootMode');
   if (bootMode !== undefined && !BOOT_MODES.includes(bootMode as BootMode)) {
@@ -67,8 +70,8 @@ export function parseRegisterAmiEvent(event: unknown): RegisterAmiInput {
   if (imdsSupport !== undefined && imdsSupport !== 'v2.0') throw new InvalidInputError(`'imdsSupport' can only be 'v2.0' (or left out), got '${imdsSupport}'`);
   try {
     return {
-      region: region(e, 'region'),
-      snapshotId: requiredString(e, 'snapshotId', SNAPSHOT_ID, 'snap-0123456789abcdef0'),
+      region: where,
+      snapshotId,
       stemcell: validateAmiStemcell({
         name: requiredString(stemcellEvent, 'name', undefined, 'bosh-aws-xen-hvm-ubuntu-jammy-go_agent'),
         version: requiredString(stemcellEvent, 'version', undefined, "'1.260'"),

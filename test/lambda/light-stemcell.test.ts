@@ -108,8 +108,9 @@ describe('light-stemcell', () => {
   });
 
   it('writes to the key it is given', async () => {
-    expect((await publish({ lightKey: 'light/custom.tgz' })).key).toBe('light/custom.tgz');
-    expect(objects.has('light/custom.tgz')).toBe(true);
+    expect((await publish({ lightKey: 'light/light-custom.tgz' })).key).toBe('light/light-custom.tgz');
+    expect(objects.has('light/light-custom.tgz')).toBe(true);
+    expect(() => parseLightStemcellEvent({ heavyKey: HEAVY_KEY, amis, lightKey: 'light/custom.tgz' })).toThrow(/'lightKey' is 'light\/custom.tgz', which is not valid/);
   });
 
   it('refuses a heavy stemcell that is not for AWS, naming the object', async () => {

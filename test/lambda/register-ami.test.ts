@@ -136,6 +136,7 @@ describe('register-ami', () => {
 
   it.each([
     ['no snapshot id', { snapshotId: undefined }, /'snapshotId' is required/],
+    ['no stemcell', { stemcell: undefined }, /'stemcell' is required: \{ name, version, operatingSystem, bootMode\? \} from the heavy stemcell's stemcell.MF/],
     ['a malformed snapshot id', { snapshotId: 'snapshot-1' }, /'snapshotId' is 'snapshot-1', which is not valid; expected something like snap-/],
     ['a bad region', { region: 'us-east' }, /'region' is 'us-east', which is not an AWS region name/],
     ['an unknown boot mode', { stemcell: { name: 'bosh-aws-xen-hvm-ubuntu-jammy-go_agent', version: '1.260', operatingSystem: 'ubuntu-jammy', bootMode: 'bios' } }, /'stemcell.bootMode' is 'bios'/],

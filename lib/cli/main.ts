@@ -10,6 +10,7 @@ import { buildOsImageCommand } from './build-os-image';
 import { checkCommand } from './check';
 import { inspectCommand } from './inspect';
 import { lightCommand } from './light';
+import { publishLightCommand } from './publish-light';
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -35,6 +36,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(buildCommand(io));
   program.addCommand(bootTestCommand(io));
   program.addCommand(checkCommand(io));
+  program.addCommand(publishLightCommand(io));
   // Let main() decide exit codes instead of commander calling process.exit.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

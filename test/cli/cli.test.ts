@@ -192,3 +192,43 @@ describe('stemcell light', () => {
     expect(r.err).toMatch(/output directory .*missing does not exist/);
   });
 });
+
+describe('stemcell publish-light', () => {
+  /** The CLI with no AWS configuration at all: no keys, no profile, no instance metadata. */
+  function withoutAws(...args: string[]): { code: number; out: string; err: string } {
+    const home = freshDir();
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...env, HOME: home, AWS_EC2_METADATA_DISABLED: 'true' } });
+    return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+  }
+
+  it('has --help', () => {
+    const r = stemcell('publish-light', '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/--visibility <who>[\s\S]*"private",\s+"shared", "public"/);
+  });
+
+  it.each([
+    [['--visibility', 'friends', '--region', 'eu-west-1'], /argument 'friends' is invalid/],
+    [[], /required option '--region <region>' not specified/],
+    [['--region', 'eu-west-1', '--visibility', 'shared'], /visibility 'shared' needs 'shareWith'/],
+    [['--region', 'eu-west-1', '--kms-key', 'alias/x'], /--kms-key 'alias\/x' is not REGION=KEY/],
+  ])('refuses %j with exit 2, before any AWS call', (args, message) => {
+    const r = withoutAws('publish-light', heavy, ...args);
+    expect(r.err).toMatch(message);
+    expect(r.code).toBe(2);
+  });
+
+  it('refuses a non-AWS stemcell with exit 2', () => {
+    const r = withoutAws('publish-light', openstack, '--region', 'eu-west-1');
+    expect(r.err).toMatch(/light stemcells are made from heavy AWS stemcells/);
+    expect(r.code).toBe(2);
+  });
+
+  it('says how to give credentials when there are none (exit 3)', () => {
+    const r = withoutAws('publish-light', heavy, '--region', 'eu-west-1');
+    expect(r.err).toMatch(/no AWS credentials: .*Set AWS_PROFILE \(SSO or role_arn work\) or AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY\/AWS_SESSION_TOKEN/);
+    expect(r.code).toBe(3);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('light-'))).toEqual([]);
+  });
+});

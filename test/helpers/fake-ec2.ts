@@ -240,8 +240,18 @@ export class FakeEc2 {
     });
 
     on(DescribeSnapshotsCommand, (region, input) => {
-      const found = (input.SnapshotIds ?? []).map((id) => this.region(region).snapshots.get(id));
-      if (found.some((s) => !s)) throw awsError('InvalidSnapshot.NotFound', `The snapshot '${input.SnapshotIds!.join(', ')}' does not exist.`);
+      if (!input.SnapshotIds) {
+        const matching = [...this.region(region).snapshots.values()].filter((snapshot) =>
+          (input.Filters ?? []).every((f) => {
+            if (f.Name === 'status') return f.Values!.includes(snapshot.State!);
+            if (f.Name!.startsWith('tag:')) return (snapshot.Tags ?? []).some((t) => t.Key === f.Name!.slice(4) && f.Values!.includes(t.Value!));
+            throw new Error(`fake EC2 does not filter snapshots on ${f.Name}`);
+          }),
+        );
+        return { Snapshots: structuredClone(matching) };
+      }
+      const found = input.SnapshotIds.map((id) => this.region(region).snapshots.get(id));
+      if (found.some((s) => !s)) throw awsError('InvalidSnapshot.NotFound', `The snapshot '${input.SnapshotIds.join(', ')}' does not exist.`);
       return { Snapshots: structuredClone(found) };
     });
 

@@ -23,10 +23,10 @@ export function tempDir(prefix = 'stemcell-test-'): string {
 }
 
 /** A gzip tar holding `root.img` of `size` bytes with a recognisable pattern. */
-export async function makeImage(dir: string, size = 1024 * 1024): Promise<string> {
+export async function makeImage(dir: string, size = 1024 * 1024, content?: Buffer): Promise<string> {
   const rootImg = path.join(dir, 'root.img');
-  const block = Buffer.alloc(size);
-  for (let i = 0; i < size; i += 4096) block.write(`block ${i / 4096}`, i);
+  const block = content ?? Buffer.alloc(size);
+  if (!content) for (let i = 0; i < size; i += 4096) block.write(`block ${i / 4096}`, i);
   fs.writeFileSync(rootImg, block);
   const image = path.join(dir, 'image');
   await writeTarballToStream([{ name: 'root.img', path: rootImg }], fs.createWriteStream(image));
@@ -38,6 +38,8 @@ export interface HeavyOptions {
   infrastructure?: string;
   os?: string;
   version?: string;
+  /** The disk image (AWS: root.img). @default - 1 MiB with a pattern in every 4 KiB */
+  rootImg?: Buffer;
   /** Override manifest fields after it is built (to make broken stemcells). */
   tamper?: (m: StemcellManifest) => Record<string, unknown>;
 }
@@ -50,7 +52,7 @@ export async function makeHeavyStemcell(dir: string, options: HeavyOptions = {})
   const def = defineStemcell({ infrastructure: options.infrastructure ?? 'aws', os: options.os ?? 'ubuntu-jammy' });
   const version = options.version ?? '1.260';
   const work = fs.mkdtempSync(path.join(dir, 'work-'));
-  const image = await makeImage(work);
+  const image = await makeImage(work, undefined, options.rootImg);
   const imageSha1 = createHash('sha1').update(fs.readFileSync(image)).digest('hex');
   const manifest = heavyManifest(def, { version, imageSha1 });
   const text = options.tamper ? renderManifest(options.tamper(manifest) as unknown as StemcellManifest) : renderManifest(manifest);

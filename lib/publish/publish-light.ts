@@ -1,0 +1,158 @@
+/**
+ * `stemcell publish-light`: the farm's AWS path for a heavy AWS stemcell on
+ * disk, with the caller's credentials: root.img into an EBS snapshot, the AMI
+ * registered, copied to every region and shared, the light stemcell written
+ * beside the heavy one, and the AMIs marked published. The Lambda cores do the
+ * work; this loops on them where a Lambda would be called again. Re-running
+ * with the same heavy stemcell (and build id) carries on where it stopped.
+ */
+import { EBSClient } from '@aws-sdk/client-ebs';
+import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import * as path from 'node:path';
+import { copyAmi, CopyAmiResult, parseCopyAmiEvent } from '../../lambda/copy-ami/core';
+import { markPublished } from '../../lambda/light-stemcell/core';
+import { AMI_TAG, amiName, amiStemcellFromManifest, idempotencyToken, MANAGED_BY, stemcellTags, validateBuildId } from '../stemcell/ami';
+import { Ec2ForRegion } from '../../lambda/shared/clients';
+import { InvalidInputError } from '../../lambda/shared/input';
+import { registerAmi, RegisterAmiResult } from '../../lambda/register-ami/core';
+import { withRetries } from '../../lambda/shared/retry';
+import { Clock, RunOptions } from '../../lambda/shared/runtime';
+import { ExitCode, UsageError } from '../stemcell/errors';
+import { lightStemcellFrom } from '../stemcell/light';
+import { readStemcellTarball, refuseExisting, StemcellTarballContents, writeTarball } from '../stemcell/tarball';
+import { uploadRootImage } from './snapshot-upload';
+
+export interface PublishLightOptions {
+  readonly heavyPath: string;
+  /** Where root.img is uploaded and the AMI registered. */
+  readonly region: string;
+  /** The copy-ami input beyond the source: regions, visibility, shareWith, encryption, concurrency, retryFailed. */
+  readonly copy: Record<string, unknown>;
+  /** `v2.0`: the AMIs require IMDSv2. */
+  readonly imdsSupport?: 'v2.0';
+  /** @default - derived from the image's sha1, so a re-run finds its own snapshot and AMI */
+  readonly buildId?: string;
+  /** Write the light stemcell although some regions failed. @default false */
+  readonly allowPartial?: boolean;
+  /** @default - beside the heavy stemcell */
+  readonly outDir?: string;
+}
+
+export interface AwsClients {
+  readonly ec2: Ec2ForRegion;
+  readonly ebs: (region: string) => EBSClient;
+}
+
+export interface PublishLightResult {
+  readonly lightPath: string;
+  readonly snapshotId: string;
+  readonly amis: Record<string, string>;
+  readonly failed: Record<string, string>;
+}
+
+/** An AWS step that did not succeed; what was made is tagged for the cleanup, and a re-run carries on. */
+export class PublishFailedError extends Error {
+  readonly exitCode = ExitCode.BUILD_FAILED;
+  constructor(message: string) {
+    super(message);
+    this.name = 'PublishFailedError';
+  }
+}
+
+export interface PublishTiming {
+  readonly clock: Clock;
+  /** How long one round of the loop may take (a Lambda's time). @default 14 minutes */
+  readonly roundMs?: number;
+  /** @default 15 s */
+  readonly pollMs?: number;
+}
+
+export function defaultBuildId(contents: StemcellTarballContents): string {
+  return `sha1-${contents.imageDigests.sha1.slice(0, 16)}`;
+}
+
+async function existingSnapshot(ec2: EC2Client, buildId: string, timing: PublishTiming): Promise<string | undefined> {
+  const out = await withRetries(
+    () =>
+      ec2.send(
+        new DescribeSnapshotsCommand({
+          OwnerIds: ['self'],
+          Filters: [
+            { Name: `tag:${AMI_TAG.managedBy}`, Values: [MANAGED_BY] },
+            { Name: `tag:${AMI_TAG.buildId}`, Values: [buildId] },
+            { Name: 'status', Values: ['completed'] },
+          ],
+        }),
+      ),
+    timing.clock,
+  );
+  return out.Snapshots?.[0]?.SnapshotId;
+}
+
+export async function publishLight(aws: AwsClients, options: PublishLightOptions, timing: PublishTiming, say: (line: string) => void): Promise<PublishLightResult> {
+  const round = (): RunOptions => ({ clock: timing.clock, deadline: timing.clock.now() + (timing.roundMs ?? 14 * 60_000), pollMs: timing.pollMs ?? 15_000 });
+
+  // Everything that can be checked without AWS, first: a corrupt or non-AWS
+  // stemcell fails making a light stemcell with a placeholder AMI, and the
+  // copy options the way the copy-ami Lambda checks them.
+  const contents = await readStemcellTarball(options.heavyPath);
+  const preview = lightStemcellFrom(contents, { [options.region]: 'ami-00000000' });
+  const stemcell = amiStemcellFromManifest(contents.manifest);
+  const outFile = path.join(options.outDir ?? path.dirname(options.heavyPath), preview.fileName);
+  refuseExisting(outFile);
+  const buildId = validateBuildId(options.buildId ?? defaultBuildId(contents));
+  let copyInput;
+  try {
+    copyInput = parseCopyAmiEvent({ ...options.copy, sourceRegion: options.region, sourceImageId: 'ami-00000000' });
+  } catch (e) {
+    throw e instanceof InvalidInputError ? new UsageError(e.message) : e;
+  }
+  const tags = stemcellTags(stemcell, buildId);
+  const ec2 = aws.ec2(options.region);
+
+  // 1. The snapshot: an earlier run's, or root.img uploaded now.
+  let snapshotId = await existingSnapshot(ec2, buildId, timing);
+  if (snapshotId) {
+    say(`snapshot ${snapshotId} from an earlier run (build ${buildId})`);
+  } else {
+    say(`uploading root.img of ${path.basename(options.heavyPath)} to a new EBS snapshot in ${options.region}`);
+    const upload = await uploadRootImage(options.heavyPath, options.region, aws.ebs(options.region), ec2, {
+      tags,
+      description: `${amiName(stemcell, buildId)} root disk`,
+      clientToken: idempotencyToken('publish-light', options.region, buildId),
+      clock: timing.clock,
+    });
+    snapshotId = upload.snapshotId;
+    say(`snapshot ${snapshotId}: ${upload.changedBlocks} blocks of 512 KiB sent, ${upload.volumeSizeGiB} GiB volume`);
+  }
+
+  // 2. The AMI, registered and available.
+  let registered: RegisterAmiResult;
+  do {
+    registered = await registerAmi(ec2, { region: options.region, snapshotId, stemcell, buildId, imdsSupport: options.imdsSupport }, round());
+    say(`AMI ${registered.imageId ?? '(waiting for the snapshot)'} in ${options.region}: ${registered.state}`);
+  } while (registered.state !== 'available');
+
+  // 3. Copies in every region, shared as asked.
+  let copies: CopyAmiResult;
+  const input = { ...copyInput, sourceImageId: registered.imageId! };
+  do {
+    copies = await copyAmi(aws.ec2, input, round());
+    const total = copies.regions.length;
+    say(`copies: ${Object.keys(copies.amis).length}/${total} available, ${copies.pending.length} pending, ${Object.keys(copies.failed).length} failed`);
+  } while (!copies.done);
+  const failedRegions = Object.keys(copies.failed);
+  if (failedRegions.length > 0 && !options.allowPartial) {
+    throw new PublishFailedError(
+      `the copy failed in ${failedRegions.map((r) => `${r} (${copies.failed[r]})`).join(', ')}; no light stemcell written. ` +
+        'Run again with --retry-failed, or with --allow-partial to publish without those regions. The AMIs stay unpublished until then.',
+    );
+  }
+
+  // 4. The light stemcell, then the AMIs marked published.
+  const light = lightStemcellFrom(contents, copies.amis);
+  await writeTarball(outFile, light.files);
+  await markPublished(aws.ec2, copies.amis, round());
+  say(`wrote ${outFile} (${Object.keys(copies.amis).length} regions)`);
+  return { lightPath: outFile, snapshotId, amis: copies.amis, failed: copies.failed };
+}

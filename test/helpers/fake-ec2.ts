@@ -93,7 +93,10 @@ export class FakeEc2 {
   /** "Command region" -> something that happens just before the next such call (another caller's doing). */
   readonly before = new Map<string, () => void>();
 
-  constructor(readonly clock: FakeClock, optIn: Record<string, string> = COMMERCIAL_REGIONS) {
+  /** Errors thrown at random, say throttling: return one to fail this call. */
+  chaos?: (command: string, region: string) => Error | undefined;
+
+  constructor(readonly clock: Clock, optIn: Record<string, string> = COMMERCIAL_REGIONS) {
     for (const r of Object.keys(optIn)) {
       this.regions.set(r, { images: new Map(), snapshots: new Map(), blockPublicAccess: 'unblocked', copyTokens: new Map(), launchPermissions: new Map(), snapshotPermissions: new Map() });
     }
@@ -193,6 +196,8 @@ export class FakeEc2 {
   }
 
   private takeFault(command: string, region: string): void {
+    const random = this.chaos?.(command, region);
+    if (random) throw random;
     const fault = this.faults.find((f) => f.command === command && (!f.region || f.region === region) && f.times > 0);
     if (fault) {
       fault.times--;

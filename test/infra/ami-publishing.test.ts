@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -143,6 +144,28 @@ describe('AMI publishing bundles', () => {
       await expect(register({ region: 'us-east-1' }, { getRemainingTimeInMillis: () => 60_000 })).rejects.toThrow(/'snapshotId' is required/);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the integ-runner test (test/integ)', () => {
+  it('synthesizes its stack and its assertions without AWS, so only the deploy is left to a real account', () => {
+    const out = fs.mkdtempSync(path.join(__dirname, '..', '..', '.bundle-test-integ-'));
+    try {
+      const r = spawnSync('npx', ['tsx', path.join('test', 'integ', 'integ.ami-publishing.ts')], {
+        cwd: path.join(__dirname, '..', '..'),
+        env: { ...process.env, CDK_OUTDIR: out },
+        encoding: 'utf8',
+      });
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.status).toBe(0);
+      const integ = JSON.parse(fs.readFileSync(path.join(out, 'integ.json'), 'utf8'));
+      expect(Object.keys(integ.testCases)).toEqual(['AmiPublishing/DefaultTest']);
+      const assertions = JSON.parse(fs.readFileSync(path.join(out, 'AmiPublishingDefaultTestDeployAssert747075B5.template.json'), 'utf8'));
+      const invokes = Object.values(assertions.Resources as Record<string, { Type: string }>).filter((res) => res.Type === 'Custom::DeployAssert@SdkCallLambdainvoke');
+      expect(invokes.length).toBeGreaterThanOrEqual(7);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
     }
   });
 });

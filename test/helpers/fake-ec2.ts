@@ -25,6 +25,7 @@ import {
   Tag,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
+import { ec2ClientFactory } from '../../lambda/shared/clients';
 import { Clock } from '../../lambda/shared/runtime';
 
 export const ACCOUNT = '111122223333';
@@ -350,4 +351,13 @@ export class FakeEc2 {
   calls(command: string): string[] {
     return this.log.filter((l) => l.startsWith(`${command} `)).map((l) => l.slice(command.length + 1));
   }
+}
+
+/** Clients for the cores under test; aws-sdk-client-mock answers for every instance. */
+export const testClients = ec2ClientFactory({ credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'secret' } });
+
+/** A new clock and EC2 for one test; call `ec2.mock.restore()` after it. */
+export function freshFakeEc2(): { clock: FakeClock; ec2: FakeEc2 } {
+  const clock = new FakeClock();
+  return { clock, ec2: new FakeEc2(clock) };
 }

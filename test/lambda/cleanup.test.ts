@@ -1,15 +1,13 @@
 import { cleanup, parseCleanupEvent } from '../../lambda/cleanup/core';
-import { ec2ClientFactory } from '../../lambda/shared/clients';
 import { RunOptions } from '../../lambda/shared/runtime';
-import { awsError, FakeClock, FakeEc2 } from '../helpers/fake-ec2';
+import { awsError, FakeClock, FakeEc2, freshFakeEc2, testClients } from '../helpers/fake-ec2';
 
-const clients = ec2ClientFactory({ credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'secret' } });
+const clients = testClients;
 const DAY = 24 * 60 * 60 * 1000;
 let clock: FakeClock;
 let ec2: FakeEc2;
 beforeEach(() => {
-  clock = new FakeClock();
-  ec2 = new FakeEc2(clock);
+  ({ clock, ec2 } = freshFakeEc2());
 });
 afterEach(() => ec2.mock.restore());
 

@@ -1,12 +1,11 @@
 import { CopyImageCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { checkCopies, copyAmi, parseCheckEvent, parseCopyAmiEvent, PublicSharingBlockedError } from '../../lambda/copy-ami/core';
-import { ec2ClientFactory } from '../../lambda/shared/clients';
 import { InvalidInputError } from '../../lambda/shared/input';
 import { RunOptions } from '../../lambda/shared/runtime';
 import { stemcellTags } from '../../lib/stemcell/ami';
-import { awsError, FakeClock, FakeEc2 } from '../helpers/fake-ec2';
+import { awsError, FakeClock, FakeEc2, freshFakeEc2, testClients } from '../helpers/fake-ec2';
 
-const clients = ec2ClientFactory({ credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'secret' } });
+const clients = testClients;
 const ENABLED_TARGETS = ['af-south-1', 'ap-northeast-1', 'ap-southeast-1', 'eu-central-1', 'eu-west-1', 'us-east-2', 'us-west-1', 'us-west-2'];
 const STEMCELL = { name: 'bosh-aws-xen-hvm-ubuntu-jammy-go_agent', version: '1.260', operatingSystem: 'ubuntu-jammy' };
 const NAME = 'bosh-aws-xen-hvm-ubuntu-jammy-go_agent 1.260 build 20261122T0500';
@@ -15,8 +14,7 @@ let clock: FakeClock;
 let ec2: FakeEc2;
 let source: string;
 beforeEach(() => {
-  clock = new FakeClock();
-  ec2 = new FakeEc2(clock);
+  ({ clock, ec2 } = freshFakeEc2());
   source = ec2.putImage('us-east-1', { Name: NAME, Description: 'BOSH stemcell 1.260 (ubuntu-jammy), built by Stemcell Farm', Tags: stemcellTags(STEMCELL, '20261122T0500') }).ImageId!;
 });
 afterEach(() => ec2.mock.restore());

@@ -4,18 +4,17 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { ec2ClientFactory } from '../../lambda/shared/clients';
 import { InvalidInputError } from '../../lambda/shared/input';
 import { RunOptions } from '../../lambda/shared/runtime';
 import { parseLightStemcellEvent, publishLightStemcell } from '../../lambda/light-stemcell/core';
-import { FakeClock, FakeEc2 } from '../helpers/fake-ec2';
+import { FakeClock, FakeEc2, freshFakeEc2, testClients } from '../helpers/fake-ec2';
 import { makeHeavyStemcell, tempDir } from '../helpers/stemcells';
 
 const CLI = path.join(__dirname, '..', '..', 'bin', 'stemcell.js');
 const BUCKET = 'stemcellfarm-stemcells-111122223333';
 const HEAVY_KEY = 'stemcells/ubuntu-jammy/bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz';
 const LIGHT_KEY = 'stemcells/ubuntu-jammy/light-bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz';
-const clients = ec2ClientFactory({ credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'secret' } });
+const clients = testClients;
 
 let dir: string;
 let heavy: string;
@@ -33,8 +32,7 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 beforeEach(() => {
-  clock = new FakeClock();
-  ec2 = new FakeEc2(clock);
+  ({ clock, ec2 } = freshFakeEc2());
   amis = {
     'us-east-1': ec2.putImage('us-east-1', { Name: 'a', Tags: [{ Key: 'published', Value: 'false' }] }).ImageId!,
     'eu-west-1': ec2.putImage('eu-west-1', { Name: 'a', Tags: [{ Key: 'published', Value: 'false' }] }).ImageId!,

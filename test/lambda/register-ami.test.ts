@@ -1,16 +1,14 @@
 import { RegisterImageCommand } from '@aws-sdk/client-ec2';
-import { ec2ClientFactory } from '../../lambda/shared/clients';
 import { InvalidInputError } from '../../lambda/shared/input';
 import { RunOptions } from '../../lambda/shared/runtime';
 import { parseRegisterAmiEvent, registerAmi, RegisterAmiInput } from '../../lambda/register-ami/core';
-import { awsError, FakeClock, FakeEc2 } from '../helpers/fake-ec2';
+import { awsError, FakeClock, FakeEc2, freshFakeEc2, testClients } from '../helpers/fake-ec2';
 
-const clients = ec2ClientFactory({ credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'secret' } });
+const clients = testClients;
 let clock: FakeClock;
 let ec2: FakeEc2;
 beforeEach(() => {
-  clock = new FakeClock();
-  ec2 = new FakeEc2(clock);
+  ({ clock, ec2 } = freshFakeEc2());
 });
 afterEach(() => ec2.mock.restore());
 

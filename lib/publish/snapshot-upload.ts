@@ -40,7 +40,7 @@ export interface UploadResult {
   readonly changedBlocks: number;
 }
 
-/** The entry `name` of a gzip tar stream, as a stream, with its size. */
+/** The entries of a gzip tar stream, each as a stream with its name and size. */
 async function* tarEntries(source: Readable): AsyncGenerator<{ name: string; size: number; stream: Readable }> {
   const extract = tar.extract();
   const done = pipeline(source, createGunzip(), extract);

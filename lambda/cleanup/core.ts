@@ -7,11 +7,12 @@
 import { DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, EC2Client, Image } from '@aws-sdk/client-ec2';
 import { AMI_TAG, MANAGED_BY } from '../../lib/stemcell/ami';
 import { Ec2ForRegion } from '../shared/clients';
+import { snapshotIds } from '../shared/images';
 import { eventObject, optionalBoolean, optionalInteger } from '../shared/input';
 import { mapWithConcurrency } from '../shared/pool';
+import { parseRegionSelection, RegionSelection, selectedRegions } from '../shared/regions';
 import { errorMessage, withRetries } from '../shared/retry';
 import { RunOptions } from '../shared/runtime';
-import { parseRegionSelection, RegionSelection, snapshotIds, targetRegions } from '../copy-ami/core';
 
 export interface CleanupInput extends RegionSelection {
   /** Only AMIs created more than this many days ago. @default 7 */
@@ -94,11 +95,9 @@ async function cleanRegion(ec2: EC2Client, regionName: string, input: CleanupInp
 }
 
 export async function cleanup(clients: Ec2ForRegion, homeRegion: string, input: CleanupInput, options: RunOptions): Promise<CleanupResult> {
-  const targets = await targetRegions(clients(homeRegion), homeRegion, input, options);
-  const homeSelected = input.includeRegions ? input.includeRegions.includes(homeRegion) : !input.excludeRegions?.includes(homeRegion);
-  const selected = homeSelected ? [homeRegion, ...targets] : targets;
+  const selected = await selectedRegions(clients(homeRegion), input, options);
   const failedRegions: Record<string, string> = {};
-  const perRegion = await mapWithConcurrency(selected.sort(), 4, async (r) => {
+  const perRegion = await mapWithConcurrency(selected, 4, async (r) => {
     try {
       return await cleanRegion(clients(r), r, input, options);
     } catch (e) {

@@ -11,7 +11,6 @@ import {
   CopyImageCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
-  DescribeRegionsCommand,
   EC2Client,
   GetImageBlockPublicAccessStateCommand,
   Image,
@@ -23,10 +22,10 @@ import {
 import { AMI_TAG, idempotencyToken, MANAGED_BY } from '../../lib/stemcell/ami';
 import { isRegionName } from '../../lib/stemcell/aws';
 import { Ec2ForRegion } from '../shared/clients';
+import { snapshotIds } from '../shared/images';
 import {
   ACCOUNT_ID,
   eventObject,
-  EventObject,
   IMAGE_ID,
   InvalidInputError,
   optionalBoolean,
@@ -34,10 +33,10 @@ import {
   optionalString,
   optionalStringList,
   region,
-  regionList,
   requiredString,
 } from '../shared/input';
 import { mapWithConcurrency } from '../shared/pool';
+import { parseRegionSelection, RegionSelection, selectedRegions } from '../shared/regions';
 import { errorCode, errorMessage, isRetryable, withRetries } from '../shared/retry';
 import { hasTimeFor, RunOptions } from '../shared/runtime';
 
@@ -48,13 +47,6 @@ export interface ShareWith {
   readonly accounts: readonly string[];
   readonly organizationArns: readonly string[];
   readonly organizationalUnitArns: readonly string[];
-}
-
-export interface RegionSelection {
-  /** Only these regions. @default - every region the account has enabled */
-  readonly includeRegions?: readonly string[];
-  /** Not these regions. @default - none */
-  readonly excludeRegions?: readonly string[];
 }
 
 export interface CopyAmiInput extends RegionSelection {
@@ -114,14 +106,6 @@ const FAILED_STATES = ['failed', 'invalid', 'error', 'deregistered'];
 const ORG_ARN = /^arn:aws[a-z-]*:organizations::[0-9]{12}:organization\/o-[a-z0-9]{10,32}$/;
 const OU_ARN = /^arn:aws[a-z-]*:organizations::[0-9]{12}:ou\/o-[a-z0-9]{10,32}\/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$/;
 
-export function parseRegionSelection(e: EventObject): RegionSelection {
-  const includeRegions = regionList(e, 'includeRegions');
-  const excludeRegions = regionList(e, 'excludeRegions');
-  if (includeRegions && excludeRegions) throw new InvalidInputError("give 'includeRegions' or 'excludeRegions', not both");
-  if (includeRegions?.length === 0) throw new InvalidInputError("'includeRegions' is empty; leave it out to copy to every enabled region");
-  return { includeRegions, excludeRegions };
-}
-
 /** Check an input event; throws InvalidInputError, before any AWS call. */
 export function parseCopyAmiEvent(event: unknown): CopyAmiInput {
   const e = eventObject(event, 'copy-ami');
@@ -156,22 +140,6 @@ export function parseCopyAmiEvent(event: unknown): CopyAmiInput {
     concurrency: optionalInteger(e, 'concurrency', DEFAULT_CONCURRENCY, 1, 50),
     retryFailed: optionalBoolean(e, 'retryFailed', false),
   };
-}
-
-/**
- * The destination regions: the account's enabled regions (opt-in regions only
- * when opted in), narrowed by the selection, without the source region.
- */
-export async function targetRegions(ec2: EC2Client, sourceRegion: string, selection: RegionSelection, options: RunOptions): Promise<string[]> {
-  const out = await withRetries(() => ec2.send(new DescribeRegionsCommand({ AllRegions: true })), options.clock);
-  const all = new Map((out.Regions ?? []).map((r) => [r.RegionName!, r.OptInStatus ?? 'opt-in-not-required']));
-  const enabled = [...all].filter(([, status]) => status !== 'not-opted-in').map(([name]) => name);
-  const unknown = [...(selection.includeRegions ?? []), ...(selection.excludeRegions ?? [])].filter((r) => !all.has(r));
-  if (unknown.length > 0) throw new InvalidInputError(`${unknown.join(', ')}: no such region in this partition; regions here are ${[...all.keys()].sort().join(', ')}`);
-  const notEnabled = (selection.includeRegions ?? []).filter((r) => !enabled.includes(r));
-  if (notEnabled.length > 0) throw new InvalidInputError(`${notEnabled.join(', ')}: not enabled in this account (opt-in region); enable it or leave it out`);
-  const chosen = selection.includeRegions ?? enabled.filter((r) => !(selection.excludeRegions ?? []).includes(r));
-  return [...new Set(chosen)].filter((r) => r !== sourceRegion).sort();
 }
 
 async function describeSource(ec2: EC2Client, input: CopyAmiInput, options: RunOptions): Promise<Image> {
@@ -250,10 +218,6 @@ export async function applyVisibility(ec2: EC2Client, regionName: string, image:
       options.clock,
     );
   }
-}
-
-export function snapshotIds(image: Image): string[] {
-  return (image.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => typeof s === 'string');
 }
 
 /** Refuse a public publication up front where the account blocks public AMIs, before anything is copied. */
@@ -366,7 +330,7 @@ function summarize(input: Pick<CopyAmiInput, 'sourceRegion' | 'sourceImageId'>, 
 export async function copyAmi(clients: Ec2ForRegion, input: CopyAmiInput, options: RunOptions): Promise<CopyAmiResult> {
   const sourceEc2 = clients(input.sourceRegion);
   const source = await describeSource(sourceEc2, input, options);
-  const regions = await targetRegions(sourceEc2, input.sourceRegion, input, options);
+  const regions = (await selectedRegions(sourceEc2, input, options)).filter((r) => r !== input.sourceRegion);
   if (input.visibility === 'public') await checkPublicSharing(clients, [input.sourceRegion, ...regions], options);
   await applyVisibility(sourceEc2, input.sourceRegion, source, input, options);
   const ctx: CopyContext = { clients, input, source, options, inFlight: 0 };
@@ -379,7 +343,7 @@ export type CheckCopiesInput = Pick<CopyAmiInput, 'sourceRegion' | 'sourceImageI
 /** Where the copies stand, without starting, changing or sharing anything. */
 export async function checkCopies(clients: Ec2ForRegion, input: CheckCopiesInput, options: RunOptions): Promise<CopyAmiResult> {
   const sourceEc2 = clients(input.sourceRegion);
-  const regions = await targetRegions(sourceEc2, input.sourceRegion, input, options);
+  const regions = (await selectedRegions(sourceEc2, input, options)).filter((r) => r !== input.sourceRegion);
   const reports = await mapWithConcurrency(regions, input.concurrency ?? DEFAULT_CONCURRENCY, async (r): Promise<RegionReport> => {
     const copy = await findCopy(clients(r), input.sourceImageId, options);
     if (!copy) return { region: r, state: 'not-started' };

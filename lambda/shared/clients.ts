@@ -15,14 +15,15 @@ export interface ClientOptions {
   readonly credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
 }
 
-export function ec2ClientFactory(options: ClientOptions = {}): Ec2ForRegion {
-  const clients = new Map<string, EC2Client>();
+/** One value per region, made on first use: the clients of a region are reused. */
+export function perRegion<T>(make: (region: string) => T): (region: string) => T {
+  const made = new Map<string, T>();
   return (region) => {
-    let client = clients.get(region);
-    if (!client) {
-      client = new EC2Client({ region, credentials: options.credentials, maxAttempts: 1 });
-      clients.set(region, client);
-    }
-    return client;
+    if (!made.has(region)) made.set(region, make(region));
+    return made.get(region)!;
   };
+}
+
+export function ec2ClientFactory(options: ClientOptions = {}): Ec2ForRegion {
+  return perRegion((region) => new EC2Client({ region, credentials: options.credentials, maxAttempts: 1 }));
 }

@@ -80,7 +80,6 @@ function hostTools(def: StemcellDefinition): HostTool[] {
     { command: 'sfdisk', package: 'fdisk' },
     { command: 'mkfs.ext4', package: 'e2fsprogs' },
     { command: 'blkid', package: 'util-linux' },
-    { command: 'losetup', package: 'mount' },
     { command: 'grub-mkpasswd-pbkdf2', package: 'grub-common' },
     { command: 'grub-install', package: 'grub2-common' },
   ];

@@ -1,6 +1,7 @@
 /**
  * The `stemcell` command line. Every command has --help; exit codes are
- * ExitCode (0 ok, 1 invalid stemcell, 2 usage, 3 environment).
+ * ExitCode (0 ok, 1 invalid stemcell, 2 usage, 3 environment, 4 build or
+ * publication failed).
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../stemcell/errors';
@@ -27,7 +28,7 @@ export function buildProgram(io: CliIo): Command {
     .description('Inspect, build and publish BOSH stemcells.')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 invalid (stemcell, image or checks), 2 usage error, 3 environment (missing file, output exists, not root), 4 build failed.',
+      '\nExit codes: 0 ok, 1 invalid (stemcell, image or checks), 2 usage error, 3 environment (missing file, output exists, not root, no AWS credentials), 4 build or publication failed.',
     )
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(inspectCommand(io));

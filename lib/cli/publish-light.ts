@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { systemClock } from '../../lambda/shared/runtime';
 import { callerClients } from '../publish/aws-clients';
+import { PublicSharingBlockedError } from '../../lambda/copy-ami/core';
+import { InvalidInputError } from '../../lambda/shared/input';
 import { errorMessage } from '../../lambda/shared/retry';
 import { publishLight, PublishFailedError } from '../publish/publish-light';
 import { EnvironmentError, UsageError } from '../stemcell/errors';
@@ -50,7 +52,7 @@ function awsFailure(e: unknown): unknown {
   if (error.name === 'CredentialsProviderError') {
     return new EnvironmentError(`no AWS credentials: ${error.message}. Set AWS_PROFILE (SSO or role_arn work) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN`);
   }
-  if (error.$metadata !== undefined || error.name === 'InvalidInput' || error.name === 'PublicSharingBlocked') {
+  if (error.$metadata !== undefined || e instanceof InvalidInputError || e instanceof PublicSharingBlockedError) {
     return new PublishFailedError(`${errorMessage(e)}. Nothing finished is lost: run the same command again to carry on.`);
   }
   return e;

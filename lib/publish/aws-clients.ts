@@ -7,20 +7,12 @@
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { ec2ClientFactory } from '../../lambda/shared/clients';
+import { ec2ClientFactory, perRegion } from '../../lambda/shared/clients';
 import type { AwsClients } from './publish-light';
 
 export function callerClients(credentials: AwsCredentialIdentityProvider = fromNodeProviderChain()): AwsClients {
-  const ebsClients = new Map<string, EBSClient>();
   return {
     ec2: ec2ClientFactory({ credentials }),
-    ebs: (region) => {
-      let client = ebsClients.get(region);
-      if (!client) {
-        client = new EBSClient({ region, credentials, maxAttempts: 1 });
-        ebsClients.set(region, client);
-      }
-      return client;
-    },
+    ebs: perRegion((region) => new EBSClient({ region, credentials, maxAttempts: 1 })),
   };
 }

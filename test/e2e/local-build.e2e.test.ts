@@ -47,6 +47,27 @@ function mountsBelow(dir: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
 }
 
+/** No mount and no loop device below `dir` is left. */
+function expectNothingHeldBelow(dir: string): void {
+  expect(mountsBelow(dir)).toEqual([]);
+  expect(spawnSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { encoding: 'utf8' }).stdout).not.toContain(dir);
+}
+
+/**
+ * Run the CLI, send `signal` once `ready()` holds (looking every `everyMs` for
+ * at most 600 looks; `ready` must have held), and return its exit code and stderr.
+ */
+async function interruptWhen(args: string[], ready: () => boolean, everyMs: number, signal: NodeJS.Signals): Promise<{ code: number | null; log: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  for (let i = 0; i < 600 && !ready(); i++) await new Promise((r) => setTimeout(r, everyMs));
+  expect(ready()).toBe(true);
+  child.kill(signal);
+  return { code: await exited, log };
+}
+
 jest.setTimeout(20 * 60 * 1000);
 beforeAll(requireRootForSuite);
 afterAll(() => {
@@ -66,18 +87,16 @@ const buildArgs = ['build-os-image', '--os', 'debian-bookworm', '--work', WORK, 
 describe('debian-bookworm OS image', () => {
   it('releases every mount when interrupted in the middle of bootstrapping', async () => {
     const work = path.join(ROOT, 'interrupted');
-    const child = spawn(process.execPath, [CLI, 'build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted.tgz'), '--install-host-packages'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    child.stderr!.on('data', (d) => (log += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Interrupt once mmdebstrap has the package cache and the chroot's file systems mounted.
-    for (let i = 0; i < 600 && mountsBelow(work).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
-    expect(mountsBelow(work).length).toBeGreaterThanOrEqual(3);
-    child.kill('SIGINT');
-    expect(await exited).toBe(130);
+    const { code, log } = await interruptWhen(
+      ['build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted.tgz'), '--install-host-packages'],
+      () => mountsBelow(work).length >= 3,
+      200,
+      'SIGINT',
+    );
+    expect(code).toBe(130);
     expect(log).toMatch(/interrupted \(SIGINT\) during stage bootstrap/);
-    expect(mountsBelow(work)).toEqual([]);
-    expect(spawnSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { encoding: 'utf8' }).stdout).not.toContain(work);
+    expectNothingHeldBelow(work);
     expect(fs.existsSync(path.join(ROOT, 'interrupted.tgz'))).toBe(false);
     fs.rmSync(work, { recursive: true, force: true });
   });
@@ -238,17 +257,15 @@ describe('stemcells from that OS image', () => {
 
   it('releases the disk image mounts and loop devices when interrupted during image creation', async () => {
     const work = path.join(ROOT, 'work-aws');
-    const child = spawn(process.execPath, [CLI, 'build', '--os-image', OUT, '--agent-binary', AGENT, '--version', '1.10', '--out', path.join(STEMCELLS, 'aws-again'), '--work', work, '--resume-from', 'image_create'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    child.stderr!.on('data', (d) => (log += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    for (let i = 0; i < 600 && !(mountsBelow(work).length > 0); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(mountsBelow(work).length).toBeGreaterThan(0);
-    child.kill('SIGTERM');
-    expect(await exited).toBe(143);
+    const { code, log } = await interruptWhen(
+      ['build', '--os-image', OUT, '--agent-binary', AGENT, '--version', '1.10', '--out', path.join(STEMCELLS, 'aws-again'), '--work', work, '--resume-from', 'image_create'],
+      () => mountsBelow(work).length > 0,
+      100,
+      'SIGTERM',
+    );
+    expect(code).toBe(143);
     expect(log).toMatch(/interrupted \(SIGTERM\) during stage image_create/);
-    expect(mountsBelow(work)).toEqual([]);
-    expect(spawnSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], { encoding: 'utf8' }).stdout).not.toContain(work);
+    expectNothingHeldBelow(work);
     fs.rmSync(work, { recursive: true, force: true });
   });
 

@@ -225,16 +225,17 @@ export class FakeEc2 {
   private wire(): void {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const on = <C extends new (...args: any[]) => unknown>(command: C, handle: (region: string, input: NonNullable<ConstructorParameters<C>[0]>) => object): void => {
+      const name = command.name.replace(/Command$/, '');
       this.mock.on(command as never).callsFake(async (input: NonNullable<ConstructorParameters<C>[0]>, getClient: () => EC2Client) => {
         const region = await getClient().config.region();
-        this.log.push(`${command.name.replace(/Command$/, '')} ${region}`);
-        this.takeFault(command.name.replace(/Command$/, ''), region);
-        const meanwhile = this.before.get(`${command.name.replace(/Command$/, '')} ${region}`);
-        this.before.delete(`${command.name.replace(/Command$/, '')} ${region}`);
+        const call = `${name} ${region}`;
+        this.log.push(call);
+        this.takeFault(name, region);
+        const meanwhile = this.before.get(call);
+        this.before.delete(call);
         meanwhile?.();
         const output = { $metadata: { httpStatusCode: 200, requestId: 'req-1' }, ...handle(region, input) };
-        const lost = `${command.name.replace(/Command$/, '')} ${region}`;
-        if (this.loseResponse.delete(lost)) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+        if (this.loseResponse.delete(call)) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
         return output;
       });
     };

@@ -7,9 +7,9 @@
  * concurrency) and against copying one region at a time. Measures and prints;
  * asserts nothing. Run: npm run bench:ami-copy
  */
-import { copyAmi, parseCopyAmiEvent } from '../lambda/copy-ami/core';
-import { ec2ClientFactory } from '../lambda/shared/clients';
-import { Clock, systemClock } from '../lambda/shared/runtime';
+import { copyAmi, parseCopyAmiEvent } from '../lib/publish/copy-ami';
+import { ec2ClientFactory } from '../lib/aws/clients';
+import { Clock, systemClock } from '../lib/aws/runtime';
 import { stemcellTags } from '../lib/stemcell/ami';
 import { awsError, FakeEc2 } from '../test/helpers/fake-ec2';
 

@@ -10,9 +10,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildOsImage } from '../lib/build/os-image';
-import { BootstrapTool } from '../lib/build/os-image-settings';
-import { StageResult } from '../lib/build/stage-runner';
+import { buildOsImage } from '../lib/builder/os-image';
+import { BootstrapTool } from '../lib/builder/os-image-settings';
+import { StageResult } from '../lib/builder/stage-runner';
 
 const OS = 'debian-bookworm';
 
@@ -22,9 +22,8 @@ async function fullBuild(root: string, label: string, cache: string, bootstrapTo
   // this, that write-back would be counted in this build's time.
   spawnSync('sync');
   const started = Date.now();
-  const outcome = await buildOsImage({ os: OS, out: path.join(root, `${label}.tgz`), work: path.join(root, `work-${label}`), packageCacheRoot: cache, bootstrapTool, say: () => undefined });
-  if (outcome.exitCode !== 0) throw new Error(`${label} build failed (exit ${outcome.exitCode})`);
-  return { stages: outcome.stages, bytes: outcome.record!.output.bytes, seconds: (Date.now() - started) / 1000 };
+  const built = await buildOsImage({ os: OS, outDir: path.join(root, label), work: path.join(root, `work-${label}`), packageCacheRoot: cache, bootstrapTool, say: () => undefined });
+  return { stages: built.stages, bytes: built.record.output.bytes, seconds: (Date.now() - started) / 1000 };
 }
 
 async function main(): Promise<void> {

@@ -9,8 +9,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bootTest } from '../lib/boot/boot-test';
-import { buildOsImage } from '../lib/build/os-image';
-import { buildStemcell, BuildStemcellOptions } from '../lib/build/stemcell';
+import { buildOsImage } from '../lib/builder/os-image';
+import { buildStemcell, BuildStemcellOptions } from '../lib/builder/stemcell';
 
 const AGENT = path.join(__dirname, '..', 'test', 'fixtures', 'agent-stand-in', 'bosh-agent');
 
@@ -19,15 +19,12 @@ async function main(): Promise<void> {
   const root = fs.mkdtempSync('/var/tmp/stemcell-bench-');
   const quiet = { say: () => undefined };
   try {
-    const osImage = path.join(root, 'os-image.tgz');
-    const os = await buildOsImage({ os: 'debian-bookworm', out: osImage, work: path.join(root, 'work-os'), ...quiet });
-    if (os.exitCode !== 0) throw new Error('OS image build failed');
+    const { tarball: osImage } = await buildOsImage({ os: 'debian-bookworm', outDir: path.join(root, 'os-image'), work: path.join(root, 'work-os'), ...quiet });
 
     const build = async (name: string, extra: Partial<BuildStemcellOptions>) => {
       const started = Date.now();
-      const outcome = await buildStemcell({ osImage, agentBinary: AGENT, outDir: path.join(root, name), work: path.join(root, `work-${name}`), ...extra, ...quiet });
-      if (outcome.exitCode !== 0 || !outcome.tarball) throw new Error(`${name} build failed`);
-      return { ...outcome, tarball: outcome.tarball, seconds: (Date.now() - started) / 1000, bytes: fs.statSync(outcome.tarball).size };
+      const built = await buildStemcell({ osImage, agentBinary: AGENT, outDir: path.join(root, name), work: path.join(root, `work-${name}`), ...extra, ...quiet });
+      return { ...built, seconds: (Date.now() - started) / 1000, bytes: fs.statSync(built.tarball).size };
     };
     const aws = await build('aws', {});
     const openstack = await build('openstack', { infrastructure: 'openstack' });

@@ -7,6 +7,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Node } from 'constructs';
 import type { StemcellFarmStackProps } from './stacks/stemcell-farm-stack';
+import { EXAMPLES, isKmsKeyArn } from './stemcell/aws';
 
 /** One context key: its type, default and what it means (the README table mirrors this). */
 interface Setting<T> {
@@ -51,12 +52,11 @@ function retentionDays(raw: unknown, key: string): logs.RetentionDays {
   return days as logs.RetentionDays;
 }
 
-const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/(mrk-)?[0-9a-f-]+$/;
 
 function kmsKeyArns(raw: unknown, key: string): string[] {
   const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
-  if (!Array.isArray(list) || list.some((k) => typeof k !== 'string' || !KMS_KEY_ARN.test(k))) {
-    throw new ConfigError(key, `expected KMS key ARNs (a list, or comma-separated), like arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab; got ${JSON.stringify(raw)}`);
+  if (!Array.isArray(list) || list.some((k) => typeof k !== 'string' || !isKmsKeyArn(k))) {
+    throw new ConfigError(key, `expected KMS key ARNs (a list, or comma-separated), like ${EXAMPLES.kmsKeyArn}; got ${JSON.stringify(raw)}`);
   }
   return list as string[];
 }

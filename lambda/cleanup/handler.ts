@@ -1,7 +1,7 @@
 /** Lambda entry of cleanup; the work is in core.ts. A dry run unless the event says `"dryRun": false`. */
-import { ec2ClientFactory } from '../shared/clients';
-import { LambdaContext, lambdaRunOptions } from '../shared/runtime';
-import { cleanup, CleanupResult, parseCleanupEvent } from './core';
+import { ec2ClientFactory } from '../../lib/aws/clients';
+import { LambdaContext, lambdaRunOptions } from '../../lib/aws/runtime';
+import { cleanup, CleanupResult, parseCleanupEvent } from '../../lib/publish/cleanup';
 
 const clients = ec2ClientFactory();
 

@@ -1,7 +1,7 @@
 /** Lambda entries of copy-ami (`copy`) and its progress report (`check`); the work is in core.ts. */
-import { ec2ClientFactory } from '../shared/clients';
-import { LambdaContext, lambdaRunOptions } from '../shared/runtime';
-import { checkCopies, copyAmi, CopyAmiResult, parseCheckEvent, parseCopyAmiEvent } from './core';
+import { ec2ClientFactory } from '../../lib/aws/clients';
+import { LambdaContext, lambdaRunOptions } from '../../lib/aws/runtime';
+import { checkCopies, copyAmi, CopyAmiResult, parseCheckEvent, parseCopyAmiEvent } from '../../lib/publish/copy-ami';
 
 const clients = ec2ClientFactory();
 

@@ -1,8 +1,8 @@
 /** Lambda entry of light-stemcell; the work is in core.ts. STEMCELL_BUCKET names the stemcell bucket. */
 import { S3Client } from '@aws-sdk/client-s3';
-import { ec2ClientFactory } from '../shared/clients';
-import { LambdaContext, lambdaRunOptions } from '../shared/runtime';
-import { LightStemcellResult, parseLightStemcellEvent, publishLightStemcell } from './core';
+import { ec2ClientFactory } from '../../lib/aws/clients';
+import { LambdaContext, lambdaRunOptions } from '../../lib/aws/runtime';
+import { LightStemcellResult, parseLightStemcellEvent, publishLightStemcell } from '../../lib/publish/light-stemcell';
 
 const clients = ec2ClientFactory();
 const s3 = new S3Client({ maxAttempts: 1 });

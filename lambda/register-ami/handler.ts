@@ -1,7 +1,7 @@
 /** Lambda entry of register-ami; the work is in core.ts. */
-import { ec2ClientFactory } from '../shared/clients';
-import { LambdaContext, lambdaRunOptions } from '../shared/runtime';
-import { parseRegisterAmiEvent, registerAmi, RegisterAmiResult } from './core';
+import { ec2ClientFactory } from '../../lib/aws/clients';
+import { LambdaContext, lambdaRunOptions } from '../../lib/aws/runtime';
+import { parseRegisterAmiEvent, registerAmi, RegisterAmiResult } from '../../lib/publish/register-ami';
 
 const clients = ec2ClientFactory();
 

@@ -3,11 +3,12 @@
  * emulation) and watch its serial console until the system reaches a login
  * prompt and runit has started the agent, or something goes wrong.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { findCommand } from '../build/host';
-import { EnvironmentError } from '../stemcell/errors';
+import { ensureHostPackages } from '../builder/host';
+import { EnvironmentError } from '../errors';
+import { onExit, withScratch } from '../scratch';
 import { unpackDisk } from './disk';
 
 export interface BootTestOptions {
@@ -40,6 +41,8 @@ const STAND_IN = /^stand-in bosh-agent started with: -P ubuntu -C \/var\/vcap\/b
 const FATAL = /Kernel panic|You are in emergency mode|Give root password for maintenance|ALERT! .* does not exist|Dropping to a shell|No bootable device|Failed to mount \/(\s|$)|error: no such device|error: file .* not found|you need to load the kernel first/;
 
 export const OVMF_FIRMWARE = ['/usr/share/ovmf/OVMF.fd', '/usr/share/qemu/OVMF.fd'];
+/** A console that says more than this is read from its end. */
+const MAX_CONSOLE_BYTES = 1024 * 1024;
 
 function qemuArgs(disk: string, format: string, firmware: 'bios' | 'efi', memory: number, console: string): string[] {
   const args = ['-accel', 'tcg', '-m', String(memory), '-smp', '2', '-display', 'none', '-monitor', 'none', '-no-reboot',
@@ -56,55 +59,78 @@ function qemuArgs(disk: string, format: string, firmware: 'bios' | 'efi', memory
 
 export async function bootTest(options: BootTestOptions): Promise<BootTestResult> {
   const say = options.say ?? (() => undefined);
-  if (!findCommand('qemu-system-x86_64') || !findCommand('qemu-img')) {
-    throw new EnvironmentError('boot-test needs QEMU: apt-get install qemu-system-x86 qemu-utils');
-  }
-  const scratch = fs.mkdtempSync(path.join(options.scratchRoot ?? '/var/tmp', 'stemcell-boot-'));
-  let qemu: ChildProcess | undefined;
-  try {
-    const disk = await unpackDisk(options.tarball, scratch);
-    const console = path.join(scratch, 'console.log');
-    fs.writeFileSync(console, '');
-    say(`booting ${disk.contents.manifest.name} ${disk.contents.manifest.version} (${disk.format}, ${disk.firmware}) under QEMU without KVM`);
-    const started = Date.now();
-    qemu = spawn('qemu-system-x86_64', qemuArgs(disk.file, disk.format, disk.firmware, options.memoryMiB ?? 1024, console), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let qemuError = '';
-    qemu.stderr!.on('data', (d) => (qemuError += d));
-    let exited = false;
-    qemu.on('exit', () => (exited = true));
-
-    const deadline = started + (options.timeoutSeconds ?? 300) * 1000;
-    let text = '';
-    let reason: string | undefined;
-    for (;;) {
-      text = fs.readFileSync(console, 'utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
-      if (LOGIN.test(text) && AGENT.test(text)) break;
-      const fatal = FATAL.exec(text);
-      if (fatal) { reason = `the console shows: ${fatal[0]}`; break; }
-      if (exited) { reason = `QEMU exited before the login prompt${qemuError ? `: ${qemuError.trim()}` : ''}`; break; }
-      if (Date.now() > deadline) {
-        reason = `no ${LOGIN.test(text) ? 'agent start' : 'login prompt'} within ${options.timeoutSeconds ?? 300} s`;
-        break;
+  ensureHostPackages(['boot-test'], false);
+  return withScratch(
+    'boot',
+    async (scratch) => {
+      const disk = await unpackDisk(options.tarball, scratch);
+      const console = path.join(scratch, 'console.log');
+      fs.writeFileSync(console, '');
+      say(`booting ${disk.contents.manifest.name} ${disk.contents.manifest.version} (${disk.format}, ${disk.firmware}) under QEMU without KVM`);
+      const started = Date.now();
+      const qemu = spawn('qemu-system-x86_64', qemuArgs(disk.file, disk.format, disk.firmware, options.memoryMiB ?? 1024, console), { stdio: ['ignore', 'ignore', 'pipe'] });
+      let exited = false;
+      const exit = new Promise<void>((resolve) => qemu.on('exit', () => resolve()));
+      void exit.then(() => (exited = true));
+      // QEMU goes with us, whatever ends the command.
+      const stop = onExit(`QEMU (pid ${qemu.pid})`, () => {
+        if (!exited) qemu.kill('SIGKILL');
+      });
+      try {
+        let qemuError = '';
+        qemu.stderr!.on('data', (d) => (qemuError += d));
+        const deadline = started + (options.timeoutSeconds ?? 300) * 1000;
+        let text = '';
+        let reason: string | undefined;
+        for (;;) {
+          text = readConsole(console);
+          if (LOGIN.test(text) && AGENT.test(text)) break;
+          const fatal = FATAL.exec(text);
+          if (fatal) {
+            reason = `the console shows: ${fatal[0]}`;
+            break;
+          }
+          if (exited) {
+            reason = `QEMU exited before the login prompt${qemuError ? `: ${qemuError.trim()}` : ''}`;
+            break;
+          }
+          if (Date.now() > deadline) {
+            reason = `no ${LOGIN.test(text) ? 'agent start' : 'login prompt'} within ${options.timeoutSeconds ?? 300} s`;
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        const seconds = (Date.now() - started) / 1000;
+        return {
+          ok: reason === undefined,
+          firmware: disk.firmware,
+          format: disk.format,
+          seconds,
+          reachedLogin: LOGIN.test(text),
+          agentStarted: AGENT.test(text),
+          standInAgentStarted: STAND_IN.test(text),
+          reason,
+          lastLines: text.trimEnd().split('\n').slice(-30),
+        };
+      } finally {
+        stop();
+        await exit;
       }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    const seconds = (Date.now() - started) / 1000;
-    return {
-      ok: reason === undefined,
-      firmware: disk.firmware,
-      format: disk.format,
-      seconds,
-      reachedLogin: LOGIN.test(text),
-      agentStarted: AGENT.test(text),
-      standInAgentStarted: STAND_IN.test(text),
-      reason,
-      lastLines: text.trimEnd().split('\n').slice(-30),
-    };
+    },
+    options.scratchRoot,
+  );
+}
+
+/** What the guest wrote to its serial console, at most the last MiB, without terminal escapes. */
+function readConsole(file: string): string {
+  const size = fs.statSync(file).size;
+  const fd = fs.openSync(file, 'r');
+  try {
+    const length = Math.min(size, MAX_CONSOLE_BYTES);
+    const buffer = Buffer.alloc(length);
+    fs.readSync(fd, buffer, 0, length, size - length);
+    return buffer.toString('utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
   } finally {
-    if (qemu && qemu.exitCode === null) {
-      qemu.kill('SIGKILL');
-      await new Promise((r) => qemu!.on('exit', r));
-    }
-    fs.rmSync(scratch, { recursive: true, force: true });
+    fs.closeSync(fd);
   }
 }

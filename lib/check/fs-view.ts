@@ -5,9 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createGunzip } from 'node:zlib';
-import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
+import { InvalidStemcellError } from '../errors';
+import { readOsImage } from '../stemcell/os-image';
+import { readError } from '../tarball/gzip';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -116,10 +116,14 @@ export class DirectoryView implements FsView {
 }
 
 /** Contents kept in memory when reading a tarball: configuration, not programs. */
-function keepContent(p: string, size: number): boolean {
-  if (size > 4 * 1024 * 1024) return false;
+function keepContent(p: string): boolean {
   return p.startsWith('/etc/') || p.startsWith('/var/vcap/') || p === '/var/lib/dpkg/status' || p.startsWith('/usr/sbin/policy-rc.d') || p.startsWith('/home/') || p.startsWith('/root/');
 }
+
+/** One configuration file larger than this is not configuration. */
+export const MAX_KEPT_FILE_BYTES = 4 * 1024 * 1024;
+/** All kept files together: a real image has a few MiB of them. */
+export const MAX_KEPT_BYTES = 64 * 1024 * 1024;
 
 export class TarballView implements FsView {
   private constructor(
@@ -128,38 +132,42 @@ export class TarballView implements FsView {
     private readonly children: Map<string, string[]>,
   ) {}
 
-  /** Read an OS image tarball (gzip tar of a root file system) into an index. */
+  /**
+   * Read an OS image tarball (gzip tar of a root file system) into an index,
+   * with the one tar reader's rules. Memory is bounded: the index by the
+   * reader's entry limit, kept contents by MAX_KEPT_BYTES.
+   */
   static async fromFile(file: string): Promise<TarballView> {
     const index = new Map<string, FsEntry>();
     const contents = new Map<string, Buffer>();
-    const extract = tar.extract();
-    const reading = pipeline(fs.createReadStream(file), createGunzip(), extract);
-    for await (const entry of extract) {
-      const h = entry.header;
-      const p = path.posix.normalize(`/${h.name}`).replace(/\/$/, '') || '/';
-      const type: EntryType = h.type === 'file' || h.type === 'contiguous-file' || h.type === 'link' ? 'file' : h.type === 'directory' ? 'directory' : h.type === 'symlink' ? 'symlink' : 'other';
-      let size = h.size ?? 0;
-      if (h.type === 'link' && h.linkname) size = index.get(path.posix.normalize(`/${h.linkname}`))?.size ?? 0;
-      index.set(p, { path: p, type, mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, size, linkTarget: h.type === 'symlink' ? h.linkname ?? undefined : undefined });
-      if (type === 'file' && h.type !== 'link' && keepContent(p, size)) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
-        contents.set(p, Buffer.concat(chunks));
-      } else {
-        entry.resume();
-        await new Promise<void>((resolve) => entry.on('end', () => resolve()));
+    let kept = 0;
+    try {
+      for await (const entry of readOsImage(file)) {
+        const p = `/${entry.path}`;
+        const type: EntryType = entry.kind === 'file' || entry.kind === 'hardlink' ? 'file' : entry.kind === 'directory' ? 'directory' : entry.kind === 'symlink' ? 'symlink' : 'other';
+        const target = entry.kind === 'hardlink' ? `/${entry.linkTarget}` : undefined;
+        const size = target ? index.get(target)?.size ?? 0 : entry.size;
+        index.set(p, { path: p, type, mode: entry.mode, uid: entry.uid, gid: entry.gid, size, linkTarget: entry.kind === 'symlink' ? entry.linkTarget : undefined });
+        if (entry.kind === 'file' && keepContent(p)) {
+          if (entry.size > MAX_KEPT_FILE_BYTES) continue;
+          kept += entry.size;
+          if (kept > MAX_KEPT_BYTES) throw new InvalidStemcellError(`${file}: more than ${MAX_KEPT_BYTES} bytes of configuration files; this is not a root file system a check reads`);
+          const chunks: Buffer[] = [];
+          for await (const chunk of entry.body()) chunks.push(chunk);
+          contents.set(p, Buffer.concat(chunks));
+        } else if (target && contents.has(target)) {
+          contents.set(p, contents.get(target)!);
+        }
       }
-      if (h.type === 'link' && h.linkname) {
-        const target = contents.get(path.posix.normalize(`/${h.linkname}`));
-        if (target) contents.set(p, target);
-      }
+    } catch (e) {
+      throw readError(e, file);
     }
-    await reading;
     const children = new Map<string, string[]>();
     for (const p of index.keys()) {
-      if (p === '/') continue;
       const parent = path.posix.dirname(p);
-      children.set(parent, [...(children.get(parent) ?? []), path.posix.basename(p)]);
+      const names = children.get(parent);
+      if (names) names.push(path.posix.basename(p));
+      else children.set(parent, [path.posix.basename(p)]);
     }
     for (const names of children.values()) names.sort();
     return new TarballView(index, contents, children);

@@ -1,11 +1,12 @@
 /** Run every check against an OS image tarball or a root directory. */
 import * as fs from 'node:fs';
-import { EnvironmentError } from '../stemcell/errors';
+import { EnvironmentError } from '../errors';
 import { CHECKS } from './checks';
 import { STEMCELL_CHECKS } from './stemcell-checks';
 import { CheckContext } from './context';
 import { DirectoryView, FsView, TarballView } from './fs-view';
-import { isStemcellTarball, withStemcellRoot } from './stemcell-root';
+import { isOsImageTarball } from '../stemcell/os-image';
+import { withStemcellRoot } from './stemcell-root';
 
 export interface CheckResult {
   readonly id: string;
@@ -38,12 +39,14 @@ export function runChecks(view: FsView, target: string): CheckReport {
 
 /**
  * Check `target`: a directory as it is, an OS image .tgz read without
- * extracting it, or a stemcell .tgz whose disk is mounted read-only.
+ * extracting it, or a stemcell .tgz whose disk is mounted read-only. A
+ * stemcell is told from an OS image by its manifest, not by entry order.
  */
 export async function checkTarget(target: string): Promise<CheckReport> {
   const stat = fs.statSync(target, { throwIfNoEntry: false });
-  if (!stat) throw new EnvironmentError(`no such file or directory: ${target}`);
+  if (!stat) throw new EnvironmentError(`${target} does not exist; give an OS image .tgz, a stemcell .tgz or a directory`);
   if (stat.isDirectory()) return runChecks(new DirectoryView(target), target);
-  if (isStemcellTarball(target)) return withStemcellRoot(target, (view) => runChecks(view, target));
-  return runChecks(await TarballView.fromFile(target), target);
+  if (!stat.isFile()) throw new EnvironmentError(`${target} is neither a file nor a directory; give an OS image .tgz, a stemcell .tgz or a directory`);
+  if (await isOsImageTarball(target)) return runChecks(await TarballView.fromFile(target), target);
+  return withStemcellRoot(target, (view) => runChecks(view, target));
 }

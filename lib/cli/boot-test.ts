@@ -1,21 +1,23 @@
 import { Command } from 'commander';
 import { bootTest } from '../boot/boot-test';
-import { InvalidStemcellError } from '../stemcell/errors';
-import type { CliIo } from './main';
+import { InvalidStemcellError } from '../errors';
+import { CliIo, say } from './main';
+import { inputTarball, integerOption } from './options';
+import { printableLines } from './text';
 
 export function bootTestCommand(io: CliIo): Command {
   return new Command('boot-test')
-    .description('Boot a stemcell (aws-raw, openstack-qcow2; BIOS or EFI) under QEMU and wait for a login prompt and the agent start.')
+    .description('Boot a stemcell (aws-raw, openstack-qcow2 or -raw; BIOS or EFI) under QEMU and wait for a login prompt and the agent start.')
     .argument('<stemcell>', 'a heavy stemcell .tgz')
-    .option('--timeout <seconds>', 'give up after this long', (v) => Number(v), 300)
+    .option('--timeout <seconds>', 'give up after this long (1 to 86400)', integerOption(1, 86_400), 300)
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nUses software emulation (no KVM). Exits 1 when the boot fails, after printing the last console lines.')
     .action(async (stemcell: string, o: { timeout: number; json?: boolean }) => {
-      const result = await bootTest({ tarball: stemcell, timeoutSeconds: o.timeout, say: (l) => io.err(`stemcell: ${l}\n`) });
+      const result = await bootTest({ tarball: inputTarball(stemcell), timeoutSeconds: o.timeout, say: say(io) });
       if (o.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
       else if (result.ok) io.out(`boot test passed in ${result.seconds.toFixed(0)} s (${result.format}, ${result.firmware}): login prompt reached, agent started by runit${result.standInAgentStarted ? ' (the stand-in agent, not the real one)' : ''}\n`);
       if (!result.ok) {
-        io.err(`--- last console lines ---\n${result.lastLines.join('\n')}\n---\n`);
+        io.err(`--- last console lines ---\n${printableLines(result.lastLines.join('\n'))}\n---\n`);
         throw new InvalidStemcellError(`boot test failed after ${result.seconds.toFixed(0)} s: ${result.reason}`);
       }
     });

@@ -1,49 +1,42 @@
 import { Command, Option } from 'commander';
-import { buildOsImage, defaultOsImageOut } from '../build/os-image';
-import { BootstrapTool } from '../build/os-image-settings';
+import { buildOsImage, DEFAULT_OUT_DIR } from '../builder/os-image';
+import { BootstrapTool, DEFAULT_PACKAGE_CACHE } from '../builder/os-image-settings';
 import { operatingSystemNames } from '../stemcell/matrix';
-import type { CliIo } from './main';
-
-const list = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter((v) => v !== '')];
-
-export class BuildFailed extends Error {
-  constructor(readonly exitCode: number) {
-    super('the build failed; see the stage report above');
-  }
-}
+import { CliIo, say } from './main';
+import { listOption, repeatableOption } from './options';
 
 export function buildOsImageCommand(io: CliIo): Command {
   return new Command('build-os-image')
     .description('Build a hardened OS image tarball (as root): bootstrap, packages, hardening, clean-up.')
     .addOption(new Option('--os <os>', 'operating system').choices(operatingSystemNames()).default('debian-bookworm'))
-    .option('--out <file>', 'OS image tarball to write (default: out/bosh-<os>-os-image.tgz)')
+    .option('--out <dir>', 'directory for bosh-<os>-os-image.tgz, created when missing', DEFAULT_OUT_DIR)
     .option('--work <dir>', 'work directory (default: /var/tmp/stemcell-farm/work/os-image-<os>)')
     .option('--mirror <url>', 'package mirror (default: the distribution archive)')
     .option('--security-mirror <url>', 'security mirror (default: the distribution security archive)')
     .option('--snapshot <stamp>', 'build from the snapshot archive at this UTC time, e.g. 20251101T000000Z')
     .option('--proxy <url>', 'HTTP proxy for apt during the build (not kept in the image)')
-    .option('--extra-packages <a,b>', 'more packages to install; repeatable', list, [])
+    .option('--extra-packages <a,b>', 'more packages to install; repeatable', listOption, [])
     .option('--customize <script>', 'script to run inside the chroot after the base stages, before hardening and clean-up')
-    .option('--add-stage <dir>', 'a folder with your own apply.sh, run as a stage before hardening and clean-up; repeatable', (v: string, p: string[]) => [...p, v], [])
+    .option('--add-stage <dir>', 'a folder with your own apply.sh, run as a stage before hardening and clean-up; repeatable', repeatableOption, [])
     .option('--resume-from <stage>', 'resume a failed build at this stage (same --work)')
     .option('--keep-work', 'keep the work directory after a successful build')
-    .option('--package-cache <dir>', 'downloaded packages, reused across builds', '/var/cache/stemcell-farm/apt')
+    .option('--package-cache <dir>', 'downloaded packages, reused across builds', DEFAULT_PACKAGE_CACHE)
     .addOption(new Option('--bootstrap <tool>', 'bootstrap tool').choices(['mmdebstrap', 'debootstrap']).default('mmdebstrap'))
     .option('--install-host-packages', 'apt-get install missing host packages first')
     .addHelpText(
       'after',
-      '\nChecks its preconditions first (root, host tools, keyring, free disk) and says what is missing.\n' +
-        'Writes the tarball and <name>.build.json (settings, packages, stage durations).\n' +
+      '\nChecks every input and precondition first (root, host packages, keyring, free disk, a writable --out) and says what is wrong.\n' +
+        'Writes the tarball and <name>.build.json (settings, packages, stage durations) and prints the tarball\'s path.\n' +
         'Exits 4 when a stage fails, naming the stage to --resume-from; 130/143 when interrupted.',
     )
     .action(async (o: {
-      os: string; out?: string; work?: string; mirror?: string; securityMirror?: string; snapshot?: string; proxy?: string;
+      os: string; out: string; work?: string; mirror?: string; securityMirror?: string; snapshot?: string; proxy?: string;
       extraPackages: string[]; customize?: string; addStage: string[]; resumeFrom?: string; keepWork?: boolean; packageCache: string;
       bootstrap: BootstrapTool; installHostPackages?: boolean;
     }) => {
-      const outcome = await buildOsImage({
+      const built = await buildOsImage({
         os: o.os,
-        out: o.out ?? defaultOsImageOut(o.os),
+        outDir: o.out,
         work: o.work,
         mirror: o.mirror,
         securityMirror: o.securityMirror,
@@ -57,9 +50,8 @@ export function buildOsImageCommand(io: CliIo): Command {
         packageCacheRoot: o.packageCache,
         bootstrapTool: o.bootstrap,
         installHostPackages: o.installHostPackages,
-        say: (line) => io.err(`stemcell: ${line}\n`),
+        say: say(io),
       });
-      if (outcome.exitCode !== 0) throw new BuildFailed(outcome.exitCode);
-      io.out(`${outcome.settings.out}\n`);
+      io.out(`${built.tarball}\n`);
     });
 }

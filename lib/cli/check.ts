@@ -1,20 +1,21 @@
 import { Command } from 'commander';
 import { CheckReport, checkTarget } from '../check/run-checks';
-import { InvalidStemcellError } from '../stemcell/errors';
+import { InvalidStemcellError } from '../errors';
 import type { CliIo } from './main';
+import { printable } from './text';
 
 export function formatReport(report: CheckReport): string {
   const width = Math.max(...report.results.map((r) => r.id.length));
-  const rows = report.results.map((r) => `${r.ok ? 'PASS' : 'FAIL'}  ${r.id.padEnd(width)}  ${r.ok ? r.title : `${r.title}: ${r.detail}`}`);
+  const rows = report.results.map((r) => `${r.ok ? 'PASS' : 'FAIL'}  ${r.id.padEnd(width)}  ${printable(r.ok ? r.title : `${r.title}: ${r.detail}`)}`);
   return `${rows.join('\n')}\n\n${report.passed} passed, ${report.failed} failed\n`;
 }
 
 export function checkCommand(io: CliIo): Command {
   return new Command('check')
-    .description('Check the hardening of an OS image, a stemcell (its disk mounted read-only) or a root directory.')
+    .description('Check the hardening of an OS image, a stemcell (its disk mounted read-only, as root) or a root directory.')
     .argument('<target>', 'an OS image .tgz, a stemcell .tgz or a directory')
     .option('--json', 'print a JSON report instead of a table')
-    .addHelpText('after', '\nExits 1 when any check fails.')
+    .addHelpText('after', '\nA .tgz with a stemcell.MF is a stemcell, any other an OS image. Exits 1 when any check fails.')
     .action(async (target: string, options: { json?: boolean }) => {
       const report = await checkTarget(target);
       io.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));

@@ -1,34 +1,41 @@
 /**
- * The `stemcell` command line. Every command has --help; exit codes are
- * ExitCode (0 ok, 1 invalid stemcell, 2 usage, 3 environment, 4 build or
- * publication failed).
+ * The `stemcell` command line. Every command has --help; errors end in one
+ * line on stderr and an exit code from exit-codes.ts, never a stack trace.
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode } from '../stemcell/errors';
 import { bootTestCommand } from './boot-test';
 import { buildCommand } from './build';
 import { buildOsImageCommand } from './build-os-image';
 import { checkCommand } from './check';
+import { doctorCommand } from './doctor';
+import { exitCodeFor, ExitCode, messageFor } from './exit-codes';
 import { inspectCommand } from './inspect';
 import { lightCommand } from './light';
 import { publishLightCommand } from './publish-light';
+import { printable } from './text';
 
 export interface CliIo {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
 }
 
-const processIo: CliIo = {
+export const processIo: CliIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
 };
 
+/** A progress or error line from the CLI, on stderr, made safe for a terminal. */
+export function say(io: CliIo): (line: string) => void {
+  return (line) => io.err(`stemcell: ${printable(line)}\n`);
+}
+
 export function buildProgram(io: CliIo): Command {
   const program = new Command('stemcell')
-    .description('Inspect, build and publish BOSH stemcells.')
+    .description('Inspect, build, check, boot and publish BOSH stemcells.')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 invalid (stemcell, image or checks), 2 usage error, 3 environment (missing file, output exists, not root, no AWS credentials), 4 build or publication failed.',
+      '\nExit codes: 0 ok, 1 invalid (stemcell, image or checks), 2 usage error, 3 environment (missing file, output exists or not\n' +
+        'writable, not root, host packages or AWS credentials missing), 4 build or publication failed, 130/143 interrupted.',
     )
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(inspectCommand(io));
@@ -38,9 +45,10 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(bootTestCommand(io));
   program.addCommand(checkCommand(io));
   program.addCommand(publishLightCommand(io));
+  program.addCommand(doctorCommand(io));
   // Let main() decide exit codes instead of commander calling process.exit.
   const configure = (cmd: Command): void => {
-    cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+    cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: (text) => io.err(printable(text.replace(/\n$/, '')) + (text.endsWith('\n') ? '\n' : '')) });
     cmd.commands.forEach(configure);
   };
   configure(program);
@@ -54,18 +62,8 @@ export async function main(args: readonly string[], io: CliIo = processIo): Prom
     await program.parseAsync([...args], { from: 'user' });
     return ExitCode.OK;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? ExitCode.OK : ExitCode.USAGE;
-    }
-    const error = e as Error & { exitCode?: number; code?: string };
-    if (typeof error.exitCode === 'number') {
-      io.err(`stemcell: ${error.message}\n`);
-      return error.exitCode;
-    }
-    if (error.code === 'ENOENT' || error.code === 'EACCES' || error.code === 'EISDIR' || error.code === 'ENOTDIR') {
-      io.err(`stemcell: ${error.message}\n`);
-      return ExitCode.ENVIRONMENT;
-    }
-    throw e;
+    // commander has printed its own message (or the help) already.
+    if (!(e instanceof CommanderError)) say(io)(messageFor(e));
+    return exitCodeFor(e);
   }
 }

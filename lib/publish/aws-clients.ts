@@ -7,7 +7,7 @@
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { ec2ClientFactory, perRegion } from '../../lambda/shared/clients';
+import { ec2ClientFactory, perRegion } from '../aws/clients';
 import type { AwsClients } from './publish-light';
 
 export function callerClients(credentials: AwsCredentialIdentityProvider = fromNodeProviderChain()): AwsClients {

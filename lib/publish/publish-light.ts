@@ -9,16 +9,16 @@
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import * as path from 'node:path';
-import { copyAmi, CopyAmiResult, parseCopyAmiEvent } from '../../lambda/copy-ami/core';
-import { markPublished } from '../../lambda/light-stemcell/core';
+import { copyAmi, CopyAmiResult, parseCopyAmiEvent } from './copy-ami';
+import { markPublished } from './light-stemcell';
 import { AMI_TAG, amiName, amiStemcellFromManifest, idempotencyToken, MANAGED_BY, stemcellTags, validateBuildId } from '../stemcell/ami';
-import { Ec2ForRegion } from '../../lambda/shared/clients';
-import { InvalidInputError } from '../../lambda/shared/input';
-import { registerAmi, RegisterAmiResult } from '../../lambda/register-ami/core';
-import { withRetries } from '../../lambda/shared/retry';
-import { Clock, RunOptions } from '../../lambda/shared/runtime';
-import { ExitCode, UsageError } from '../stemcell/errors';
-import { lightStemcellFrom } from '../stemcell/light';
+import { Ec2ForRegion } from '../aws/clients';
+import { InvalidInputError } from '../aws/input';
+import { registerAmi, RegisterAmiResult } from './register-ami';
+import { withRetries } from '../aws/retry';
+import { Clock, RunOptions } from '../aws/runtime';
+import { FailedError, UsageError } from '../errors';
+import { checkPublishable, lightStemcellFrom } from '../stemcell/light';
 import { readStemcellTarball, refuseExisting, StemcellTarballContents, writeTarball } from '../stemcell/tarball';
 import { uploadRootImage } from './snapshot-upload';
 
@@ -34,6 +34,8 @@ export interface PublishLightOptions {
   readonly buildId?: string;
   /** Write the light stemcell although some regions failed. @default false */
   readonly allowPartial?: boolean;
+  /** Regions that must have an AMI, partial or not. @default - none */
+  readonly requiredRegions?: readonly string[];
   /** @default - beside the heavy stemcell */
   readonly outDir?: string;
 }
@@ -51,8 +53,7 @@ export interface PublishLightResult {
 }
 
 /** An AWS step that did not succeed; what was made is tagged for the cleanup, and a re-run carries on. */
-export class PublishFailedError extends Error {
-  readonly exitCode = ExitCode.BUILD_FAILED;
+export class PublishFailedError extends FailedError {
   constructor(message: string) {
     super(message);
     this.name = 'PublishFailedError';
@@ -141,13 +142,7 @@ export async function publishLight(aws: AwsClients, options: PublishLightOptions
     const total = copies.regions.length;
     say(`copies: ${Object.keys(copies.amis).length}/${total} available, ${copies.pending.length} pending, ${Object.keys(copies.failed).length} failed`);
   } while (!copies.done);
-  const failedRegions = Object.keys(copies.failed);
-  if (failedRegions.length > 0 && !options.allowPartial) {
-    throw new PublishFailedError(
-      `the copy failed in ${failedRegions.map((r) => `${r} (${copies.failed[r]})`).join(', ')}; no light stemcell written. ` +
-        'Run again with --retry-failed, or with --allow-partial to publish without those regions. The AMIs stay unpublished until then.',
-    );
-  }
+  checkPublishable({ amis: copies.amis, failed: copies.failed, allowPartial: options.allowPartial ?? false, requiredRegions: options.requiredRegions ?? [] });
 
   // 4. The light stemcell, then the AMIs marked published.
   const light = lightStemcellFrom(contents, copies.amis);

@@ -5,7 +5,7 @@
  * and the farm stack (whose IAM conditions name the same tag keys).
  */
 import { createHash } from 'node:crypto';
-import { UsageError } from './errors';
+import { UsageError } from '../errors';
 import { validateVersion } from './naming';
 
 /** Tag keys on every AMI and snapshot the farm makes. */

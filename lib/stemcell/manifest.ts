@@ -2,12 +2,18 @@
  * stemcell.MF: build it for heavy and light stemcells, write it as YAML, read
  * it back and validate it the way a BOSH director does, plus our own checks.
  */
-import { createHash } from 'node:crypto';
 import { parseDocument, stringify } from 'yaml';
+import { DigestSet } from '../digests';
 import { AmiMap, validateAmiMap } from './aws';
-import { InvalidStemcellError, UsageError } from './errors';
+import { InvalidStemcellError, UsageError } from '../errors';
 import { KNOWN_STEMCELL_FORMATS, StemcellDefinition } from './matrix';
-import { stemcellName, validateVersion } from './naming';
+import { stemcellName, validateStemcellName, validateVersion } from './naming';
+
+/** Real manifests are about 1 KiB, a light one with every region about 3 KiB; anything near this is an attack or an accident. */
+export const MAX_MANIFEST_BYTES = 64 * 1024;
+/** A manifest needs no YAML aliases; a few are tolerated, a bomb is not. */
+const MAX_YAML_ALIASES = 10;
+const OPERATING_SYSTEM_FIELD = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** sha1 of zero bytes: the `sha1` of every light stemcell, whose `image` is empty. */
 export const EMPTY_SHA1 = 'da39a3ee5e6b4b0d3255bfef95601890afd80709';
@@ -102,7 +108,10 @@ export function lightManifest(heavy: StemcellManifest, amis: AmiMap): StemcellMa
  */
 export function renderManifest(manifest: StemcellManifest): string {
   const plain = Object.fromEntries(Object.entries(manifest).filter(([, v]) => v !== undefined));
-  return stringify(plain, { lineWidth: 0, singleQuote: true, indentSeq: false, directives: true });
+  const text = stringify(plain, { lineWidth: 0, singleQuote: true, indentSeq: false, directives: true });
+  // What we write, we must be able to read back.
+  if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) throw new UsageError(`the manifest would be ${Buffer.byteLength(text)} bytes, more than the ${MAX_MANIFEST_BYTES} a stemcell.MF may have`);
+  return text;
 }
 
 function fail(problem: string): never {
@@ -140,9 +149,17 @@ export function parseDigests(field: string): { algorithm: 'sha1' | 'sha256'; hex
  * are formats BOSH knows, `cloud_properties` is a mapping.
  */
 export function parseManifest(text: string): StemcellManifest {
-  const document = parseDocument(text, { uniqueKeys: true });
-  if (document.errors.length > 0) fail(`not valid YAML: ${document.errors[0].message}`);
-  const doc: unknown = document.toJS({ maxAliasCount: 50 });
+  if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) fail(`${Buffer.byteLength(text)} bytes, more than the ${MAX_MANIFEST_BYTES} a manifest may have`);
+  let doc: unknown;
+  try {
+    const document = parseDocument(text, { uniqueKeys: true });
+    if (document.errors.length > 0) fail(`not valid YAML: ${document.errors[0].message}`);
+    doc = document.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (e) {
+    if (e instanceof InvalidStemcellError) throw e;
+    // The yaml library's answer to an alias bomb is a ReferenceError, to deep nesting a RangeError.
+    fail(/alias/i.test((e as Error).message) ? `too many YAML aliases (at most ${MAX_YAML_ALIASES}); a manifest needs none` : `not a YAML document a manifest can be (${(e as Error).message})`);
+  }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) fail(`expected a YAML mapping, got ${describe(doc)}`);
   const m = doc as Record<string, unknown>;
 
@@ -150,13 +167,19 @@ export function parseManifest(text: string): StemcellManifest {
   const version = requireString(m, 'version', typeof m.version === 'number' ? `; quote it in the YAML, e.g. version: '${m.version}'` : '');
   const sha1 = requireString(m, 'sha1');
   parseDigests(sha1);
+  try {
+    validateStemcellName(name);
+    validateVersion(version);
+  } catch (e) {
+    fail((e as Error).message);
+  }
 
   const protocol = m.bosh_protocol;
   if (protocol !== undefined && typeof protocol !== 'number' && typeof protocol !== 'string') fail(`'bosh_protocol' must be 1, got ${describe(protocol)}`);
   const apiVersion = m.api_version;
   if (apiVersion !== undefined && !Number.isInteger(apiVersion)) fail(`'api_version' must be an integer, got ${describe(apiVersion)}`);
   const os = m.operating_system;
-  if (os !== undefined && typeof os !== 'string') fail(`'operating_system' must be a string, got ${describe(os)}`);
+  if (os !== undefined && (typeof os !== 'string' || !OPERATING_SYSTEM_FIELD.test(os))) fail(`'operating_system' must be a name like ubuntu-jammy, got ${describe(os)}`);
 
   const formats = m.stemcell_formats;
   if (formats !== undefined) {
@@ -190,25 +213,7 @@ export function parseManifest(text: string): StemcellManifest {
   };
 }
 
-/** Incremental digests of `image`, to compare with what the manifest claims. */
-export class ImageDigests {
-  private readonly sha1 = createHash('sha1');
-  private readonly sha256 = createHash('sha256');
-  private finished?: { sha1: string; sha256: string };
-
-  update(chunk: Buffer): void {
-    this.sha1.update(chunk);
-    this.sha256.update(chunk);
-  }
-
-  digest(): { sha1: string; sha256: string } {
-    this.finished ??= { sha1: this.sha1.digest('hex'), sha256: this.sha256.digest('hex') };
-    return this.finished;
-  }
-
-  /** Whether every digest the manifest's `sha1` field names matches. */
-  matches(field: string): boolean {
-    const actual = this.digest();
-    return parseDigests(field).every((d) => actual[d.algorithm] === d.hex);
-  }
+/** Whether every digest a manifest's `sha1` field names matches the image's. */
+export function digestsMatch(field: string, actual: DigestSet): boolean {
+  return parseDigests(field).every((d) => actual[d.algorithm] === d.hex);
 }

@@ -7,7 +7,7 @@
  * To add an infrastructure or an OS, add one entry to the tables below; the
  * names, manifests, CLI choices and tests all derive from them.
  */
-import { UsageError } from './errors';
+import { UsageError } from '../errors';
 
 export type InfrastructureName = 'aws' | 'openstack' | 'vsphere' | 'vcloud';
 export type OperatingSystemName = 'ubuntu-jammy' | 'ubuntu-noble' | 'debian-bookworm';

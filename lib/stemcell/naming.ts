@@ -7,7 +7,7 @@
  *
  * A non-default disk format is appended (`...-go_agent-raw`), as upstream does.
  */
-import { UsageError } from './errors';
+import { UsageError } from '../errors';
 import { allStemcellDefinitions, StemcellDefinition } from './matrix';
 
 // Versions end up in file names and S3 keys, so keep them to characters that are
@@ -19,10 +19,21 @@ const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$/;
 export function validateVersion(version: string): string {
   if (!VERSION_PATTERN.test(version) || version.includes('..')) {
     throw new UsageError(
-      `invalid stemcell version '${version}': use letters, digits, '.', '_', '+' or '-' (at most 64 characters), e.g. '1.260'`,
+      `invalid stemcell version ${JSON.stringify(version)}: use letters, digits, '.', '_', '+' or '-' (at most 64 characters), e.g. '1.260'`,
     );
   }
   return version;
+}
+
+// Names in manifests: upstream's are like bosh-aws-xen-hvm-ubuntu-jammy-go_agent.
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
+/** Throw unless `name` is usable as a stemcell name (printable, no path separators). Returns it for chaining. */
+export function validateStemcellName(name: string): string {
+  if (!NAME_PATTERN.test(name)) {
+    throw new UsageError(`invalid stemcell name ${JSON.stringify(name)}: use letters, digits, '.', '_', '+' or '-' (at most 128 characters), e.g. bosh-aws-xen-hvm-ubuntu-jammy-go_agent`);
+  }
+  return name;
 }
 
 /** `aws-xen-hvm-ubuntu-jammy-go_agent`: the stemcell name without its `bosh-` prefix. */
@@ -43,7 +54,7 @@ export function stemcellName(def: StemcellDefinition): string {
  */
 export function tarballName(name: string, version: string, kind: 'heavy' | 'light'): string {
   if (!/^bosh-[a-z0-9][a-z0-9_-]*$/.test(name)) {
-    throw new UsageError(`stemcell name '${name}' does not look like bosh-<infrastructure>-<hypervisor>-<os>-go_agent`);
+    throw new UsageError(`stemcell name ${JSON.stringify(name)} does not look like bosh-<infrastructure>-<hypervisor>-<os>-go_agent`);
   }
   const heavy = `bosh-stemcell-${validateVersion(version)}-${name.slice('bosh-'.length)}.tgz`;
   return kind === 'light' ? `light-${heavy}` : heavy;

@@ -4,7 +4,8 @@
  */
 import { CloudProperties } from './manifest';
 import { definitionForStemcellName } from './naming';
-import { StemcellTarballContents, TarEntry } from './tarball';
+import { ImageEntry } from './image';
+import { StemcellFile, StemcellTarballContents } from './tarball';
 
 export interface StemcellSummary {
   readonly name: string;
@@ -19,7 +20,9 @@ export interface StemcellSummary {
   readonly bootMode?: string;
   /** Whether our build matrix has this stemcell. */
   readonly builtByStemcellFarm: boolean;
-  readonly files: readonly TarEntry[];
+  readonly files: readonly StemcellFile[];
+  /** The files inside `image` (a disk's `root.img`, an OVA's descriptor and disks); none for a light stemcell. */
+  readonly image: readonly ImageEntry[];
   readonly sha1: { readonly manifest: string; readonly image: string; readonly matches: boolean };
   /** Region -> AMI, for light stemcells. */
   readonly amis?: Readonly<Record<string, string>>;
@@ -48,6 +51,7 @@ export function summarizeStemcell(contents: StemcellTarballContents): StemcellSu
     bootMode: str(cloud.boot_mode),
     builtByStemcellFarm: def !== undefined,
     files: contents.entries,
+    image: contents.imageEntries,
     sha1: { manifest: m.sha1, image: contents.imageDigests.sha1, matches: contents.sha1Matches },
     amis: light && cloud.ami && typeof cloud.ami === 'object' ? (cloud.ami as Record<string, string>) : undefined,
   };

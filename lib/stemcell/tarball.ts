@@ -1,341 +1,266 @@
 /**
- * Stemcell tarballs: written deterministically, read defensively.
+ * Stemcell tarballs, read defensively and written deterministically
+ * (docs/formats.md).
  *
- * Writing: entries in a fixed order (stemcell.MF first so a reader meets the
- * manifest before a multi-gigabyte image, then by name), owner 0:0, mode 0644,
- * one fixed mtime, and gzip without a file name or timestamp. Same inputs, same
- * bytes.
- *
- * Reading: a stemcell holds a handful of regular files at its top level and
- * nothing else. Absolute paths, `..`, nested paths, links, devices, duplicate
- * entries, non-gzip or truncated input and an oversized stemcell.MF are refused
- * with an InvalidStemcellError. Extraction only ever creates new files inside
- * the target directory and removes what it wrote when the tarball turns out bad.
+ * Reading goes through the one tar reader (lib/tarball/reader.ts) at both
+ * levels: the stemcell holds regular files at its top level only, and its
+ * `image` (a gzip tar itself) is read in the same pass, vetted by the same
+ * rules and checked against the layout its stemcell format calls for. Nothing
+ * is held in memory but the small side files; the image is digested as it
+ * streams by, and its disk can be written out (sparse) for a boot test or a
+ * check. A stemcell is told by its manifest, not by the order of its entries.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Duplex, Readable, Transform, TransformCallback, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
-import * as tar from 'tar-stream';
-import { EnvironmentError, InvalidStemcellError } from './errors';
-import { ImageDigests, parseManifest, StemcellManifest } from './manifest';
+import { PassThrough, Readable } from 'node:stream';
+import { DigestSet, Digests } from '../digests';
+import { EnvironmentError, InvalidStemcellError } from '../errors';
+import { gunzip, readError } from '../tarball/gzip';
+import { fileRegions, readTar, TarEntry, TarRules } from '../tarball/reader';
+import { checkImageLayout, DISK_FILE, ImageEntry, imageLayout } from './image';
+import { digestsMatch, MAX_MANIFEST_BYTES, parseManifest, StemcellManifest } from './manifest';
+
+export { orderEntries, refuseExisting, writeTarball, writeTarballToStream } from '../tarball/writer';
+export type { TarballFile, WriteTarballOptions } from '../tarball/writer';
 
 export const MANIFEST_FILE = 'stemcell.MF';
 export const IMAGE_FILE = 'image';
-/** Real manifests are about 1 KiB; anything near this limit is an attack or an accident. */
-export const MAX_MANIFEST_BYTES = 1024 * 1024;
 /** packages.txt, dev_tools_file_list.txt and SBOMs are kept in memory; they are far smaller. */
 export const MAX_SIDE_FILE_BYTES = 64 * 1024 * 1024;
 /** Upstream stemcells hold six files. */
 export const MAX_ENTRIES = 64;
+/** Upstream disks are 3-5 GiB; this leaves room for custom ones and none for nonsense. */
+export const MAX_DISK_BYTES = 256 * 1024 ** 3;
 
-export interface TarballFile {
-  /** Entry name at the top level of the tarball. */
-  readonly name: string;
-  /** Read the content from this file... */
-  readonly path?: string;
-  /** ...or take it from memory. */
-  readonly data?: Buffer | string;
-}
-
-export interface WriteTarballOptions {
-  /**
-   * Modification time written for every entry.
-   * @default - the Unix epoch, so that output depends on content alone
-   */
-  readonly mtime?: Date;
-  /**
-   * gzip level, 1 (fast) to 9 (small).
-   * @default 6
-   */
-  readonly gzipLevel?: number;
-  /**
-   * Compress with pigz on every core instead of Node's zlib. pigz output does
-   * not depend on the number of threads, so the bytes stay the same.
-   * @default false
-   */
-  readonly pigz?: boolean;
-}
-
-/** A gzip stream: Node's zlib, or a pigz process on every core. */
-function gzipStream(options: WriteTarballOptions): Duplex {
-  const level = options.gzipLevel ?? 6;
-  if (!options.pigz) return createGzip({ level });
-  const child = spawn('pigz', ['--no-name', `-${level}`, '--processes', String(os.availableParallelism())], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
-  child.on('error', (e) => duplex.destroy(e));
-  child.on('exit', (code) => {
-    if (code !== 0) duplex.destroy(new Error(`pigz exited with ${code}`));
-  });
-  return duplex;
-}
-
-/** Entry order of every tarball we write: stemcell.MF first, then by code point. */
-export function orderEntries<T extends { name: string }>(files: readonly T[]): T[] {
-  return [...files].sort((a, b) => {
-    if (a.name === MANIFEST_FILE || b.name === MANIFEST_FILE) return a.name === MANIFEST_FILE ? -1 : 1;
-    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-  });
-}
-
-/** Write a deterministic gzip tarball of `files` to a stream. */
-export async function writeTarballToStream(files: readonly TarballFile[], destination: Writable, options: WriteTarballOptions = {}): Promise<void> {
-  const names = new Set<string>();
-  for (const file of files) {
-    checkEntryName(file.name);
-    if (names.has(file.name)) throw new Error(`tarball entry ${file.name} given twice`);
-    names.add(file.name);
-    if ((file.path === undefined) === (file.data === undefined)) throw new Error(`tarball entry ${file.name} needs exactly one of path or data`);
-  }
-  const pack = tar.pack();
-  const writing = pipeline(pack, gzipStream(options), destination);
-  try {
-    for (const file of orderEntries(files)) {
-      const header = {
-        name: file.name,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        uname: 'root',
-        gname: 'root',
-        mtime: options.mtime ?? new Date(0),
-        type: 'file' as const,
-      };
-      if (file.data !== undefined) {
-        const data = Buffer.from(file.data);
-        await new Promise<void>((resolve, reject) => pack.entry({ ...header, size: data.length }, data, (e) => (e ? reject(e) : resolve())));
-      } else {
-        const size = (await fs.promises.stat(file.path!)).size;
-        await pipeline(fs.createReadStream(file.path!), pack.entry({ ...header, size }));
-      }
-    }
-    pack.finalize();
-    await writing;
-  } catch (e) {
-    pack.destroy(e as Error);
-    await writing.catch(() => undefined);
-    throw e;
-  }
-}
-
-/**
- * Write a deterministic gzip tarball to `outFile`. The file appears complete
- * or not at all, and an existing file is never replaced.
- */
-export async function writeTarball(outFile: string, files: readonly TarballFile[], options: WriteTarballOptions = {}): Promise<void> {
-  refuseExisting(outFile);
-  const partial = `${outFile}.partial-${process.pid}`;
-  try {
-    await writeTarballToStream(files, fs.createWriteStream(partial, { flags: 'wx', mode: 0o644 }), options);
-    // link(2) fails if outFile appeared meanwhile, where rename(2) would replace it.
-    await fs.promises.link(partial, outFile).catch((e: NodeJS.ErrnoException) => {
-      throw e.code === 'EEXIST' ? new EnvironmentError(`${outFile} already exists; remove it or write elsewhere`) : e;
-    });
-  } finally {
-    await fs.promises.rm(partial, { force: true });
-  }
-}
-
-/** Throw an actionable error when `file` exists, before any work is done. */
-export function refuseExisting(file: string): void {
-  if (fs.existsSync(file)) throw new EnvironmentError(`${file} already exists; remove it or write elsewhere`);
-}
-
-/**
- * Validate an entry name and return it without a leading `./`. Stemcell
- * tarballs hold only top-level files; anything else is refused.
- */
-export function checkEntryName(raw: string): string {
-  if (raw.includes('\0') || raw.includes('\\')) throw new InvalidStemcellError(`refusing entry ${JSON.stringify(raw)}: NUL or backslash in the name`);
-  if (raw.startsWith('/')) throw new InvalidStemcellError(`refusing entry '${raw}': absolute paths are not allowed`);
-  const name = raw.replace(/^(\.\/)+/, '');
-  const parts = name.split('/');
-  if (parts.includes('..')) throw new InvalidStemcellError(`refusing entry '${raw}': '..' would leave the target directory`);
-  if (name === '' || name === '.' || parts.length > 1) {
-    throw new InvalidStemcellError(`refusing entry '${raw}': a stemcell holds files at its top level only`);
-  }
-  return name;
-}
-
-/** A pass-through that refuses input not starting with the gzip magic bytes. */
-class GzipMagicCheck extends Transform {
-  private seen = Buffer.alloc(0);
-  private checked = false;
-
-  _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (!this.checked) {
-      this.seen = Buffer.concat([this.seen, chunk]);
-      if (this.seen.length < 2) return done();
-      this.checked = true;
-      if (this.seen[0] !== 0x1f || this.seen[1] !== 0x8b) return done(new InvalidStemcellError('not a gzip file: a stemcell is a .tgz (gzip-compressed tar)'));
-      chunk = this.seen;
-    }
-    done(null, chunk);
-  }
-
-  _flush(done: TransformCallback): void {
-    done(this.checked ? null : new InvalidStemcellError('not a gzip file: the input is empty or shorter than a gzip header'));
-  }
-}
-
-function translateStreamError(e: unknown): Error {
-  if (e instanceof InvalidStemcellError || e instanceof EnvironmentError) return e;
-  const error = e as NodeJS.ErrnoException;
-  if (typeof error.code === 'string' && error.code.startsWith('Z_')) {
-    return new InvalidStemcellError(`corrupt or truncated gzip data (${error.message})`);
-  }
-  if (/unexpected end of data/i.test(error.message)) return new InvalidStemcellError('truncated tarball: the archive ends in the middle of an entry');
-  if (/invalid tar header|not a tar|invalid header/i.test(error.message)) return new InvalidStemcellError(`not a tar archive inside the gzip data (${error.message})`);
-  if (error.code === 'ENOENT') return new EnvironmentError(`no such file: ${error.path ?? error.message}`);
-  if (error.code === 'EACCES') return new EnvironmentError(`permission denied: ${error.path ?? error.message}`);
-  return error;
-}
-
-export interface TarEntry {
+/** A file at the top level of a stemcell. */
+export interface StemcellFile {
   readonly name: string;
   readonly size: number;
 }
 
 export interface ReadStemcellOptions {
+  /** What to call the tarball in messages. @default - its path, or 'the stemcell' for a stream */
+  readonly name?: string;
   /**
-   * Extract every file into this existing directory. Files already there are
-   * never replaced (the read fails instead), and files written by a read that
-   * fails are removed again.
+   * Extract every top-level file into this existing directory. Files already
+   * there are never replaced (the read fails instead), and files written by a
+   * read that fails are removed again.
    * @default - nothing is written to disk
    */
   readonly extractTo?: string;
+  /**
+   * Write the disk inside the image (`root.img`) into this existing
+   * directory, sparse, as `root.img`. Removed again if the read fails.
+   * @default - the disk is not written
+   */
+  readonly diskTo?: string;
 }
 
 export interface StemcellTarballContents {
   readonly manifest: StemcellManifest;
   readonly manifestText: string;
-  /** Entries in archive order. */
-  readonly entries: readonly TarEntry[];
+  /** Top-level files in archive order. */
+  readonly entries: readonly StemcellFile[];
   readonly imageSize: number;
-  readonly imageDigests: { readonly sha1: string; readonly sha256: string };
+  readonly imageDigests: DigestSet;
   /** Whether the manifest's `sha1` field matches the `image` entry. */
   readonly sha1Matches: boolean;
+  /** The files inside `image`, for stemcell formats whose image layout we know (none for a light stemcell). */
+  readonly imageEntries: readonly ImageEntry[];
   /** Contents of every entry but `image` (packages.txt, dev_tools_file_list.txt, SBOMs, stemcell.MF). */
   readonly sideFiles: ReadonlyMap<string, Buffer>;
 }
 
-type EntryType = tar.Header['type'];
+function stemcellRules(what: string): TarRules {
+  return { what, layout: 'flat', maxEntries: MAX_ENTRIES, maxFileBytes: MAX_DISK_BYTES };
+}
 
-function checkEntryType(name: string, type: EntryType): 'file' | 'skip' {
-  if (type === 'file' || type === 'contiguous-file') return 'file';
-  if (type === 'directory') {
-    if (['', '.'].includes(name.replace(/^(\.\/)+/, '').replace(/\/$/, ''))) return 'skip';
-    throw new InvalidStemcellError(`refusing entry '${name}': a stemcell holds files at its top level only, not directories`);
-  }
-  if (type === 'symlink' || type === 'link') throw new InvalidStemcellError(`refusing entry '${name}': links are not allowed in a stemcell`);
-  if (type === 'character-device' || type === 'block-device' || type === 'fifo') {
-    throw new InvalidStemcellError(`refusing entry '${name}': device and FIFO entries are not allowed in a stemcell`);
-  }
-  throw new InvalidStemcellError(`refusing entry '${name}': entries of type ${String(type)} are not allowed; a stemcell holds regular files only`);
+/** An image holds a disk, an OVA's few files, or another format's handful. */
+function imageRules(what: string): TarRules {
+  return { what, layout: 'flat', maxEntries: MAX_ENTRIES, maxFileBytes: MAX_DISK_BYTES };
 }
 
 async function writeChunk(out: fs.WriteStream | undefined, chunk: Buffer): Promise<void> {
   if (out && !out.write(chunk)) await once(out, 'drain');
 }
 
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** A file entry written to `file` with holes where it has zeros, so a 5 GiB disk takes its data's space. */
+async function writeSparse(entry: TarEntry, file: string): Promise<void> {
+  const handle = await fs.promises.open(file, 'wx', 0o600);
+  try {
+    for await (const { offset, data } of fileRegions(entry)) {
+      for (let at = 0; at < data.length; at += ZEROS.length) {
+        const piece = data.subarray(at, at + ZEROS.length);
+        if (!piece.equals(ZEROS.subarray(0, piece.length))) await handle.write(piece, 0, piece.length, offset + at);
+      }
+    }
+    await handle.truncate(entry.size);
+  } finally {
+    await handle.close();
+  }
+}
+
+type InnerResult = { entries: ImageEntry[] } | { error: Error };
+
+/** The files of an image, vetted; the disk written out when asked. */
+async function listImage(feed: Readable, what: string, diskTo: string | undefined, written: string[]): Promise<ImageEntry[]> {
+  const entries: ImageEntry[] = [];
+  for await (const entry of readTar(gunzip(feed, what), imageRules(what))) {
+    entries.push({ name: entry.path, size: entry.size, storedSize: entry.storedSize, sparse: entry.sparse !== undefined });
+    if (diskTo !== undefined && entry.path === DISK_FILE && entries.length === 1) {
+      const file = path.join(diskTo, DISK_FILE);
+      written.push(file);
+      await writeSparse(entry, file).catch((e: NodeJS.ErrnoException) => {
+        throw e.code === 'EEXIST' ? new EnvironmentError(`${file} already exists; write the disk into an empty directory`) : e;
+      });
+    }
+  }
+  return entries;
+}
+
 /**
- * Read a stemcell tarball from a file or stream in one pass: validate every
- * entry, parse stemcell.MF, digest `image` (never held in memory) and keep the
- * small side files.
+ * The `image` entry: digested, copied to `out` when extracting, and read as a
+ * tarball in the same pass. The inner result is kept, not thrown, until the
+ * manifest says what the image should be.
+ */
+async function readImage(entry: TarEntry, what: string, out: fs.WriteStream | undefined, diskTo: string | undefined, written: string[]): Promise<{ digests: DigestSet; size: number; inner: InnerResult }> {
+  const digests = new Digests();
+  let size = 0;
+  if (entry.storedSize === 0) return { digests: digests.digest(), size, inner: { entries: [] } };
+  const feed = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
+  // The inner reader reports its own error; writes after it stopped must not crash the process.
+  feed.on('error', () => undefined);
+  let settled = false;
+  const inner: Promise<InnerResult> = listImage(feed, what, diskTo, written).then(
+    (entries) => ({ entries }),
+    (error: Error) => ({ error }),
+  );
+  void inner.finally(() => (settled = true));
+  for await (const chunk of entry.body()) {
+    digests.update(chunk);
+    size += chunk.length;
+    await writeChunk(out, chunk);
+    if (!settled && !feed.write(chunk)) {
+      await Promise.race([once(feed, 'drain').catch(() => undefined), inner]);
+    }
+  }
+  feed.end();
+  return { digests: digests.digest(), size, inner: await inner };
+}
+
+/**
+ * Read a stemcell tarball from a file or stream in one pass: vet every entry
+ * at both levels, parse stemcell.MF, digest `image` (never held in memory) and
+ * keep the small side files.
  */
 export async function readStemcellTarball(source: string | Readable, options: ReadStemcellOptions = {}): Promise<StemcellTarballContents> {
+  const name = options.name ?? (typeof source === 'string' ? source : 'the stemcell');
   const input = typeof source === 'string' ? fs.createReadStream(source) : source;
   const target = options.extractTo === undefined ? undefined : path.resolve(options.extractTo);
-  const extract = tar.extract();
-  const gunzip = createGunzip();
-  // zlib can report a truncated stream only after it has emitted 'end', when
-  // pipeline() has already resolved; its 'close' comes after either outcome.
-  let gunzipError: Error | undefined;
-  gunzip.on('error', (e) => (gunzipError = e));
-  const gunzipClosed = new Promise((resolve) => gunzip.on('close', resolve));
-  const reading = pipeline(input, new GzipMagicCheck(), gunzip, extract);
-  const entries: TarEntry[] = [];
+  const entries: StemcellFile[] = [];
   const sideFiles = new Map<string, Buffer>();
   const written: string[] = [];
-  const digests = new ImageDigests();
-  let imageSize = 0;
+  let image: Awaited<ReturnType<typeof readImage>> | undefined;
   try {
-    for await (const entry of extract) {
-      const header = entry.header;
-      if (checkEntryType(header.name, header.type) === 'skip') {
-        entry.resume();
-        continue;
+    for await (const entry of readTar(gunzip(input, name), stemcellRules(name))) {
+      const file = entry.path;
+      if (file === MANIFEST_FILE && entry.size > MAX_MANIFEST_BYTES) {
+        throw new InvalidStemcellError(`${name}: refusing tarball: stemcell.MF is ${entry.size} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
       }
-      const name = checkEntryName(header.name);
-      const size = header.size ?? 0;
-      if (entries.some((e) => e.name === name)) throw new InvalidStemcellError(`refusing tarball: entry '${name}' appears twice`);
-      if (entries.length >= MAX_ENTRIES) throw new InvalidStemcellError(`refusing tarball: more than ${MAX_ENTRIES} entries`);
-      if (name === MANIFEST_FILE && size > MAX_MANIFEST_BYTES) {
-        throw new InvalidStemcellError(`refusing tarball: stemcell.MF is ${size} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
+      if (file !== IMAGE_FILE && entry.size > MAX_SIDE_FILE_BYTES) {
+        throw new InvalidStemcellError(`${name}: refusing tarball: ${JSON.stringify(file)} is ${entry.size} bytes, more than the ${MAX_SIDE_FILE_BYTES} allowed for files beside the image`);
       }
-      if (name !== IMAGE_FILE && size > MAX_SIDE_FILE_BYTES) {
-        throw new InvalidStemcellError(`refusing tarball: '${name}' is ${size} bytes, more than the ${MAX_SIDE_FILE_BYTES} allowed for files beside the image`);
-      }
-      entries.push({ name, size });
+      entries.push({ name: file, size: entry.size });
 
       let out: fs.WriteStream | undefined;
       if (target) {
-        const file = path.join(target, name);
-        if (path.dirname(file) !== target) throw new InvalidStemcellError(`refusing entry '${header.name}': it would be written outside ${target}`);
-        out = fs.createWriteStream(file, { flags: 'wx', mode: 0o644 });
+        const destination = path.join(target, file);
+        out = fs.createWriteStream(destination, { flags: 'wx', mode: 0o644 });
         await once(out, 'open').catch((e: NodeJS.ErrnoException) => {
-          throw e.code === 'EEXIST' ? new EnvironmentError(`${file} already exists; extract into an empty directory`) : e;
+          throw e.code === 'EEXIST' ? new EnvironmentError(`${destination} already exists; extract into an empty directory`) : e;
         });
-        written.push(file);
+        written.push(destination);
       }
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry as AsyncIterable<Buffer>) {
-        if (name === IMAGE_FILE) {
-          digests.update(chunk);
-          imageSize += chunk.length;
-        } else {
+      if (file === IMAGE_FILE) {
+        image = await readImage(entry, `${name}: image`, out, options.diskTo, written);
+      } else {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry.body()) {
           chunks.push(chunk);
+          await writeChunk(out, chunk);
         }
-        await writeChunk(out, chunk);
+        sideFiles.set(file, Buffer.concat(chunks));
       }
       if (out) {
         out.end();
         await once(out, 'finish');
       }
-      if (name !== IMAGE_FILE) sideFiles.set(name, Buffer.concat(chunks));
     }
-    await reading;
-    await gunzipClosed;
-    if (gunzipError) throw gunzipError;
-    return summarize(entries, sideFiles, digests, imageSize);
+    return summarize(name, entries, sideFiles, image);
   } catch (e) {
     input.destroy();
-    extract.destroy();
-    await reading.catch(() => undefined);
     await Promise.all(written.map((f) => fs.promises.rm(f, { force: true })));
-    throw translateStreamError(e);
+    throw readError(e, name);
   }
 }
 
-function summarize(entries: TarEntry[], sideFiles: Map<string, Buffer>, digests: ImageDigests, imageSize: number): StemcellTarballContents {
+/**
+ * Stream the disk (`root.img`) of a heavy stemcell to `use`, through the one
+ * reader at both levels, without writing anything: the entry carries the
+ * sparse map, and fileRegions() gives its bytes where they belong.
+ */
+export async function withStemcellDisk<T>(file: string, use: (disk: TarEntry) => Promise<T>): Promise<T> {
+  let result: { value: T } | undefined;
+  try {
+    for await (const outer of readTar(gunzip(fs.createReadStream(file), file), stemcellRules(file))) {
+      if (outer.path !== IMAGE_FILE) continue;
+      const what = `${file}: image`;
+      for await (const inner of readTar(gunzip(outer.body(), what), imageRules(what))) {
+        if (inner.path !== DISK_FILE || result) throw new InvalidStemcellError(`${what}: must hold exactly one file, ${DISK_FILE}; it holds ${JSON.stringify(inner.path)}`);
+        result = { value: await use(inner) };
+      }
+    }
+  } catch (e) {
+    throw readError(e, file);
+  }
+  if (!result) throw new InvalidStemcellError(`${file}: no ${DISK_FILE} in its image; is it a heavy AWS stemcell?`);
+  return result.value;
+}
+
+function summarize(name: string, entries: StemcellFile[], sideFiles: Map<string, Buffer>, image: Awaited<ReturnType<typeof readImage>> | undefined): StemcellTarballContents {
   const manifestBytes = sideFiles.get(MANIFEST_FILE);
   const missing = [MANIFEST_FILE, IMAGE_FILE].filter((f) => !entries.some((e) => e.name === f));
-  if (missing.length > 0 || !manifestBytes) {
-    throw new InvalidStemcellError(`not a stemcell: ${missing.join(' and ')} missing (found: ${entries.map((e) => e.name).join(', ') || 'nothing'})`);
+  if (missing.length > 0 || !manifestBytes || !image) {
+    const found = entries.map((e) => JSON.stringify(e.name)).join(', ') || 'nothing';
+    throw new InvalidStemcellError(`${name}: not a stemcell: ${missing.join(' and ')} missing (found: ${found})`);
   }
   const manifestText = manifestBytes.toString('utf8');
-  const manifest = parseManifest(manifestText);
+  let manifest: StemcellManifest;
+  try {
+    manifest = parseManifest(manifestText);
+  } catch (e) {
+    throw new InvalidStemcellError(`${name}: ${(e as Error).message}`);
+  }
+  const layout = imageLayout(manifest.stemcell_formats ?? []);
+  let imageEntries: ImageEntry[] = [];
+  if ('error' in image.inner) {
+    // Formats we only read may pack their image differently; ours may not.
+    if (layout !== 'other') throw image.inner.error;
+  } else {
+    imageEntries = image.inner.entries;
+  }
+  checkImageLayout(`${name}: image`, layout, image.size, imageEntries);
   return {
     manifest,
     manifestText,
     entries,
-    imageSize,
-    imageDigests: digests.digest(),
-    sha1Matches: digests.matches(manifest.sha1),
+    imageSize: image.size,
+    imageDigests: image.digests,
+    sha1Matches: digestsMatch(manifest.sha1, image.digests),
+    imageEntries,
     sideFiles,
   };
 }

@@ -25,8 +25,8 @@ import {
   Tag,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ec2ClientFactory } from '../../lambda/shared/clients';
-import { Clock } from '../../lambda/shared/runtime';
+import { ec2ClientFactory } from '../../lib/aws/clients';
+import { Clock } from '../../lib/aws/runtime';
 
 export const ACCOUNT = '111122223333';
 

@@ -6,11 +6,34 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { renderSettingsEnv, resolveOsImageSettings } from '../../lib/build/os-image-settings';
+import { aptStageSettings, osImageStageSettings, resolveOsImageSettings } from '../../lib/builder/os-image-settings';
+import { renderSettingsEnv } from '../../lib/builder/stage-settings';
+import { stemcellStageSettings } from '../../lib/builder/stemcell';
+import { defineStemcell } from '../../lib/stemcell';
 import { tempDir } from './stemcells';
 
 export const STAGES = path.join(__dirname, '..', '..', 'stage-scripts', 'stages');
 export const LIB = path.join(__dirname, '..', '..', 'stage-scripts', 'lib');
+
+/**
+ * settings.env as a build renders it: an OS image build's, or with `stemcell`
+ * variables given, a stemcell build's with those values. A variable outside
+ * the contract (lib/builder/stage-settings.ts) is an error.
+ */
+export function settingsEnv(os: string, work: string, request: { snapshot?: string; extraPackages?: string[]; proxy?: string } = {}, stemcell: [string, string][] = []): string {
+  const settings = resolveOsImageSettings({ os, out: path.join(work, 'os.tgz'), packageCacheRoot: path.join(work, 'cache'), ...request });
+  if (stemcell.length === 0) return renderSettingsEnv(osImageStageSettings(settings));
+  const given = new Map(stemcell);
+  const def = defineStemcell({ os, infrastructure: given.get('STEMCELL_INFRASTRUCTURE') ?? 'aws', firmware: given.get('STEMCELL_FIRMWARE') });
+  const base: Record<string, string> = {
+    ...stemcellStageSettings(def, '1.10', aptStageSettings(settings), { osImage: '/nonexistent', blobstoreClis: [], outputDir: path.join(work, 'stemcell') }),
+  };
+  for (const [name, value] of given) {
+    if (!(name in base)) throw new Error(`${name} is not a settings.env variable of stemcell builds`);
+    base[name] = value;
+  }
+  return renderSettingsEnv(base as unknown as Parameters<typeof renderSettingsEnv>[0]);
+}
 
 export interface DryRun {
   chroot: string;
@@ -32,8 +55,7 @@ export function dryRun(
   fs.writeFileSync(path.join(chroot, 'etc', 'pam.d', 'su'), 'auth       sufficient pam_rootok.so\n# auth       required   pam_wheel.so\n');
   fs.writeFileSync(path.join(chroot, 'etc', 'pam.d', 'login'), 'auth optional pam_faildelay.so nullok\n');
   fs.writeFileSync(path.join(chroot, 'etc', 'login.defs'), 'UMASK\t\t022\n');
-  const settings = resolveOsImageSettings({ os, out: path.join(work, 'os.tgz'), packageCacheRoot: path.join(work, 'cache'), ...request });
-  fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings, extra));
+  fs.writeFileSync(path.join(work, 'settings.env'), settingsEnv(os, work, request, extra));
   options.before?.(work);
   const r = spawnSync('bash', [path.join(STAGES, stage, 'apply.sh')], {
     encoding: 'utf8',

@@ -127,7 +127,7 @@ describe('stemcell publish-light', () => {
 
   it('writes no light stemcell when a region fails, unless a partial map is allowed', async () => {
     ec2.failingCopies.add('us-east-1');
-    await expect(publish()).rejects.toThrow(/the copy failed in us-east-1 \(copy ami-[0-9a-f]+ is failed: .*\); no light stemcell written.*--retry-failed.*--allow-partial/);
+    await expect(publish()).rejects.toThrow(/the copy failed in us-east-1 \(us-east-1: copy ami-[0-9a-f]+ is failed: .*\); no light stemcell written.*--retry-failed.*--allow-partial/);
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('light-'))).toEqual([]);
     const partial = await publish({ allowPartial: true });
     expect(Object.keys(partial.amis).sort()).toEqual(['eu-central-1', 'eu-west-1']);
@@ -146,7 +146,7 @@ describe('stemcell publish-light', () => {
 
   it('checks everything it can before calling AWS', async () => {
     await expect(publish({ copy: { visibility: 'friends' } })).rejects.toThrow(/'visibility' is 'friends'/);
-    await expect(publish({ region: 'eu-west' })).rejects.toThrow(/'eu-west' is not an AWS region name/);
+    await expect(publish({ region: 'eu-west' })).rejects.toThrow(/"eu-west" is not an AWS region name/);
     await expect(publish({ buildId: 'my build' })).rejects.toThrow(/invalid build id 'my build'/);
     const openstack = await makeHeavyStemcell(dir, { infrastructure: 'openstack' });
     await expect(publish({ heavyPath: openstack })).rejects.toThrow(/is a openstack stemcell; light stemcells are made from heavy AWS stemcells/);

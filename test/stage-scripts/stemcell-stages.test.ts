@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pinnedAgent } from '../../lib/build/stemcell';
+import { pinnedAgent } from '../../lib/builder/stemcell';
 import { dryRun } from '../helpers/stages';
 
 const stemcellVars = (infrastructure: string, os = 'debian-bookworm'): [string, string][] => [

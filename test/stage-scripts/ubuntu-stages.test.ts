@@ -7,8 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { renderSettingsEnv, resolveOsImageSettings } from '../../lib/build/os-image-settings';
-import { dryRun, LIB } from '../helpers/stages';
+import { dryRun, LIB, settingsEnv } from '../helpers/stages';
 import { tempDir } from '../helpers/stemcells';
 
 describe.each([
@@ -110,8 +109,7 @@ describe.each([
 describe('kernel choice (stage-scripts/data/kernels.txt)', () => {
   function kernel(os: string, infrastructure: string): { code: number | null; out: string; err: string } {
     const work = tempDir('kernel-');
-    const settings = resolveOsImageSettings({ os, out: path.join(work, 'x.tgz') });
-    fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings));
+    fs.writeFileSync(path.join(work, 'settings.env'), settingsEnv(os, work));
     const r = spawnSync('bash', ['-c', 'source "$STEMCELL_LIB/common.sh"; kernel_package "$1"', '_', infrastructure], {
       encoding: 'utf8',
       env: { PATH: process.env.PATH, STEMCELL_SETTINGS: path.join(work, 'settings.env'), STEMCELL_CHROOT: work, STEMCELL_STAGE: 'kernel', STEMCELL_STAGE_DIR: work, STEMCELL_LIB: LIB, STEMCELL_WORK: work },

@@ -2,10 +2,10 @@
 # The raw disk: a sparse file of the definition's size with a partition
 # table and an ext4 root holding the chroot, and an fstab by UUID. BIOS images
 # get one MBR partition from 1 MiB; EFI images a GPT with a 128 MiB EFI system
-# partition and the root. Partitions are reached through loop devices at their
-# offsets, which works with and without partition device nodes; the EFI
-# partition is formatted but never mounted (bootloader fills it with mtools),
-# so the build host needs no vfat support.
+# partition (the first) and the root (docs/formats.md). Partitions are reached
+# through loop devices at their offsets, which works with and without
+# partition device nodes; the EFI partition is formatted but never mounted
+# (bootloader fills it with mtools), so the build host needs no vfat support.
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
@@ -16,12 +16,8 @@ rm -rf "$disk_dir"
 mkdir -p "$disk_dir" "$mnt"
 truncate --size="${STEMCELL_DISK_SIZE_MIB}M" "$disk"
 
-if [[ "$STEMCELL_FIRMWARE" == efi ]]; then
-  printf 'label: gpt\nstart=2048, size=262144, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI"\nstart=264192, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"\n' |
-    host_run sfdisk --quiet "$disk"
-else
-  printf 'label: dos\nstart=2048, type=83, bootable\n' | host_run sfdisk --quiet "$disk"
-fi
+# The layout is lib/stemcell/disk-layout.ts's, rendered into settings.env.
+printf '%s' "$STEMCELL_PARTITION_TABLE" | host_run sfdisk --quiet "$disk"
 dry_run && exit 0
 
 # partition N: "start size" in bytes, from sfdisk's dump.
@@ -30,10 +26,9 @@ partition() {
 }
 
 trap release_stage_resources EXIT
-root_partition=1
+root_partition="$STEMCELL_ROOT_PARTITION"
 esp_uuid="" esp="" root=""
 if [[ "$STEMCELL_FIRMWARE" == efi ]]; then
-  root_partition=2
   read -r esp_start esp_size < <(partition 1)
   attach_loop esp "$disk" "$esp_start" "$esp_size"
   mkfs.vfat -F 32 -n EFI "$esp" >/dev/null

@@ -1,5 +1,5 @@
-import { cleanup, parseCleanupEvent } from '../../lambda/cleanup/core';
-import { RunOptions } from '../../lambda/shared/runtime';
+import { cleanup, parseCleanupEvent } from '../../lib/publish/cleanup';
+import { RunOptions } from '../../lib/aws/runtime';
 import { awsError, FakeClock, FakeEc2, freshFakeEc2, testClients } from '../helpers/fake-ec2';
 
 const clients = testClients;

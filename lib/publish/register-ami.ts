@@ -23,11 +23,12 @@ import {
   stemcellTags,
   validateAmiStemcell,
   validateBuildId,
-} from '../../lib/stemcell/ami';
-import { UsageError } from '../../lib/stemcell/errors';
-import { eventObject, InvalidInputError, optionalString, region, requiredString, SNAPSHOT_ID } from '../shared/input';
-import { errorCode, withRetries } from '../shared/retry';
-import { hasTimeFor, RunOptions } from '../shared/runtime';
+} from '../stemcell/ami';
+import { UsageError } from '../errors';
+import { eventObject, InvalidInputError, optionalString, region, requiredString } from '../aws/input';
+import { EXAMPLES, isSnapshotId } from '../stemcell/aws';
+import { errorCode, withRetries } from '../aws/retry';
+import { hasTimeFor, RunOptions } from '../aws/runtime';
 
 export const ROOT_DEVICE = '/dev/xvda';
 
@@ -59,7 +60,7 @@ export interface RegisterAmiResult {
 export function parseRegisterAmiEvent(event: unknown): RegisterAmiInput {
   const e = eventObject(event, 'register-ami');
   const where = region(e, 'region');
-  const snapshotId = requiredString(e, 'snapshotId', SNAPSHOT_ID, 'snap-0123456789abcdef0');
+  const snapshotId = requiredString(e, 'snapshotId', isSnapshotId, EXAMPLES.snapshot);
   if (e.stemcell === undefined) throw new InvalidInputError("'stemcell' is required: { name, version, operatingSystem, bootMode? } from the heavy stemcell's stemcell.MF");
   const stemcellEvent = eventObject(e.stemcell, "register-ami 'stemcell'");
   const bootMode = optionalString(stemcellEvent, 'bootMode');

@@ -1,7 +1,7 @@
 import { RegisterImageCommand } from '@aws-sdk/client-ec2';
-import { InvalidInputError } from '../../lambda/shared/input';
-import { RunOptions } from '../../lambda/shared/runtime';
-import { parseRegisterAmiEvent, registerAmi, RegisterAmiInput } from '../../lambda/register-ami/core';
+import { InvalidInputError } from '../../lib/aws/input';
+import { RunOptions } from '../../lib/aws/runtime';
+import { parseRegisterAmiEvent, registerAmi, RegisterAmiInput } from '../../lib/publish/register-ami';
 import { awsError, FakeClock, FakeEc2, freshFakeEc2, testClients } from '../helpers/fake-ec2';
 
 const clients = testClients;

@@ -19,14 +19,12 @@ import {
   ModifySnapshotAttributeCommand,
   Tag,
 } from '@aws-sdk/client-ec2';
-import { AMI_TAG, idempotencyToken, MANAGED_BY } from '../../lib/stemcell/ami';
-import { isRegionName } from '../../lib/stemcell/aws';
-import { Ec2ForRegion } from '../shared/clients';
-import { snapshotIds } from '../shared/images';
+import { AMI_TAG, idempotencyToken, MANAGED_BY } from '../stemcell/ami';
+import { EXAMPLES, isAccountId, isAmiId, isKmsKeyReference, isOrganizationalUnitArn, isOrganizationArn, isRegionName, ShareWith } from '../stemcell/aws';
+import { Ec2ForRegion } from '../aws/clients';
+import { snapshotIds } from '../aws/images';
 import {
-  ACCOUNT_ID,
   eventObject,
-  IMAGE_ID,
   InvalidInputError,
   optionalBoolean,
   optionalInteger,
@@ -34,20 +32,14 @@ import {
   optionalStringList,
   region,
   requiredString,
-} from '../shared/input';
-import { mapWithConcurrency } from '../shared/pool';
-import { parseRegionSelection, RegionSelection, selectedRegions } from '../shared/regions';
-import { errorCode, errorMessage, isRetryable, withRetries } from '../shared/retry';
-import { hasTimeFor, RunOptions } from '../shared/runtime';
+} from '../aws/input';
+import { mapWithConcurrency } from '../aws/pool';
+import { parseRegionSelection, RegionSelection, selectedRegions } from '../aws/regions';
+import { errorCode, errorMessage, isRetryable, withRetries } from '../aws/retry';
+import { hasTimeFor, RunOptions } from '../aws/runtime';
 
 export type Visibility = 'private' | 'shared' | 'public';
 export const VISIBILITIES: readonly Visibility[] = ['private', 'shared', 'public'];
-
-export interface ShareWith {
-  readonly accounts: readonly string[];
-  readonly organizationArns: readonly string[];
-  readonly organizationalUnitArns: readonly string[];
-}
 
 export interface CopyAmiInput extends RegionSelection {
   readonly sourceRegion: string;
@@ -103,8 +95,6 @@ export class PublicSharingBlockedError extends Error {
 
 const DEFAULT_CONCURRENCY = 8;
 const FAILED_STATES = ['failed', 'invalid', 'error', 'deregistered'];
-const ORG_ARN = /^arn:aws[a-z-]*:organizations::[0-9]{12}:organization\/o-[a-z0-9]{10,32}$/;
-const OU_ARN = /^arn:aws[a-z-]*:organizations::[0-9]{12}:ou\/o-[a-z0-9]{10,32}\/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$/;
 
 /** Check an input event; throws InvalidInputError, before any AWS call. */
 export function parseCopyAmiEvent(event: unknown): CopyAmiInput {
@@ -113,9 +103,9 @@ export function parseCopyAmiEvent(event: unknown): CopyAmiInput {
   if (!VISIBILITIES.includes(visibility)) throw new InvalidInputError(`'visibility' is '${visibility}'; use one of ${VISIBILITIES.join(', ')}`);
   const share = e.shareWith === undefined ? {} : eventObject(e.shareWith, "copy-ami 'shareWith'");
   const shareWith: ShareWith = {
-    accounts: optionalStringList(share, 'accounts', (a) => ACCOUNT_ID.test(a), '["123456789012"]') ?? [],
-    organizationArns: optionalStringList(share, 'organizationArns', (a) => ORG_ARN.test(a), '["arn:aws:organizations::123456789012:organization/o-abcdefghij"]') ?? [],
-    organizationalUnitArns: optionalStringList(share, 'organizationalUnitArns', (a) => OU_ARN.test(a), '["arn:aws:organizations::123456789012:ou/o-abcdefghij/ou-ab12-cdefgh34"]') ?? [],
+    accounts: optionalStringList(share, 'accounts', isAccountId, `["${EXAMPLES.account}"]`) ?? [],
+    organizationArns: optionalStringList(share, 'organizationArns', isOrganizationArn, `["${EXAMPLES.organizationArn}"]`) ?? [],
+    organizationalUnitArns: optionalStringList(share, 'organizationalUnitArns', isOrganizationalUnitArn, `["${EXAMPLES.organizationalUnitArn}"]`) ?? [],
   };
   const sharesWithSomeone = shareWith.accounts.length + shareWith.organizationArns.length + shareWith.organizationalUnitArns.length > 0;
   if (visibility === 'shared' && !sharesWithSomeone) throw new InvalidInputError("visibility 'shared' needs 'shareWith' with at least one account, organization or organizational unit");
@@ -124,14 +114,14 @@ export function parseCopyAmiEvent(event: unknown): CopyAmiInput {
   const kmsKeyIds: Record<string, string> = {};
   for (const keyRegion of Object.keys(kmsEvent)) {
     if (!isRegionName(keyRegion)) throw new InvalidInputError(`'kmsKeyIds' names '${keyRegion}', which is not a region name like us-east-1`);
-    kmsKeyIds[keyRegion] = requiredString(kmsEvent, keyRegion, /^(arn:aws[a-z-]*:kms:|alias\/|[0-9a-f-]{36}$|mrk-)/, 'a key id, alias/NAME or key ARN');
+    kmsKeyIds[keyRegion] = requiredString(kmsEvent, keyRegion, isKmsKeyReference, EXAMPLES.kmsKey);
   }
   const encrypted = optionalBoolean(e, 'encrypted', Object.keys(kmsKeyIds).length > 0);
   if (!encrypted && Object.keys(kmsKeyIds).length > 0) throw new InvalidInputError("'kmsKeyIds' are given but 'encrypted' is false; drop one");
   if (encrypted && visibility === 'public') throw new InvalidInputError('encrypted AMIs cannot be made public; choose visibility private or shared');
   return {
     sourceRegion: region(e, 'sourceRegion'),
-    sourceImageId: requiredString(e, 'sourceImageId', IMAGE_ID, 'ami-0123456789abcdef0'),
+    sourceImageId: requiredString(e, 'sourceImageId', isAmiId, EXAMPLES.ami),
     ...parseRegionSelection(e),
     visibility,
     shareWith,
@@ -357,5 +347,5 @@ export async function checkCopies(clients: Ec2ForRegion, input: CheckCopiesInput
 /** Check a check event: the source and the region selection of the copy event. */
 export function parseCheckEvent(event: unknown): CheckCopiesInput {
   const e = eventObject(event, 'copy-ami check');
-  return { sourceRegion: region(e, 'sourceRegion'), sourceImageId: requiredString(e, 'sourceImageId', IMAGE_ID, 'ami-0123456789abcdef0'), ...parseRegionSelection(e) };
+  return { sourceRegion: region(e, 'sourceRegion'), sourceImageId: requiredString(e, 'sourceImageId', isAmiId, EXAMPLES.ami), ...parseRegionSelection(e) };
 }

@@ -1,10 +1,14 @@
 /**
- * The settings of an OS-image build: one typed object, rendered to the one
- * environment file (settings.env) that every stage reads.
+ * The settings of an OS-image build: one typed object, validated before
+ * anything runs, and rendered into the stages' settings.env
+ * (stage-settings.ts).
  */
 import * as path from 'node:path';
-import { UsageError } from '../stemcell/errors';
+import { UsageError } from '../errors';
 import { OPERATING_SYSTEMS, OperatingSystem, operatingSystemNames } from '../stemcell/matrix';
+import { OsImageStageSettings } from './stage-settings';
+
+export const DEFAULT_PACKAGE_CACHE = '/var/cache/stemcell-farm/apt';
 
 /** Where each distribution's packages come from, live and frozen in time. */
 const ARCHIVES = {
@@ -71,21 +75,41 @@ export interface OsImageSettings {
 
 const SNAPSHOT = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
+// The first snapshot.debian.org has: nothing is older.
+const FIRST_SNAPSHOT = Date.UTC(2005, 2, 12);
 
-function checkUrl(what: string, value: string, schemes: readonly string[]): string {
+/** A URL of one of `schemes`, as given but without a trailing slash; white space and control characters are refused before the URL parser can drop them. */
+export function checkUrl(what: string, value: string, schemes: readonly string[]): string {
+  const example = 'e.g. http://deb.debian.org/debian';
+  if (/[\s\u0000-\u001f\u007f-\u009f]/.test(value)) throw new UsageError(`${what} ${JSON.stringify(value)} holds white space or control characters; give one URL, ${example}`);
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new UsageError(`${what} '${value}' is not a URL; expected e.g. http://deb.debian.org/debian`);
+    throw new UsageError(`${what} ${JSON.stringify(value)} is not a URL; ${example}`);
   }
-  if (!schemes.includes(url.protocol)) throw new UsageError(`${what} '${value}' must use ${schemes.map((s) => s.replace(':', '')).join(' or ')}`);
+  if (!schemes.includes(url.protocol)) throw new UsageError(`${what} ${JSON.stringify(value)} must use ${schemes.map((sc) => sc.replace(':', '')).join(' or ')}`);
   return value.replace(/\/+$/, '');
+}
+
+/** The epoch seconds of a snapshot stamp, refusing stamps that are not real times (20251399T999999Z) or lie in the future. */
+export function snapshotTime(stamp: string, now = Date.now()): number {
+  const m = SNAPSHOT.exec(stamp);
+  const hint = 'it must look like 20251101T000000Z (UTC)';
+  if (!m) throw new UsageError(`snapshot ${JSON.stringify(stamp)}: ${hint}`);
+  const [year, month, day, hour, minute, second] = m.slice(1).map(Number);
+  const time = Date.UTC(year, month - 1, day, hour, minute, second);
+  const date = new Date(time);
+  const real =
+    date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day && date.getUTCHours() === hour && date.getUTCMinutes() === minute && date.getUTCSeconds() === second;
+  if (!real) throw new UsageError(`snapshot ${JSON.stringify(stamp)} is not a real date and time; ${hint}`);
+  if (time < FIRST_SNAPSHOT || time > now) throw new UsageError(`snapshot ${stamp} is ${time > now ? 'in the future' : 'older than the snapshot archives'}; give a time between 20050312T000000Z and now`);
+  return time / 1000;
 }
 
 export function resolveOsImageSettings(request: OsImageBuildRequest): OsImageSettings {
   if (!(operatingSystemNames() as string[]).includes(request.os)) {
-    throw new UsageError(`unsupported operating system '${request.os}'; choose one of: ${operatingSystemNames().join(', ')}`);
+    throw new UsageError(`unsupported operating system ${JSON.stringify(request.os)}; choose one of: ${operatingSystemNames().join(', ')}`);
   }
   const os = OPERATING_SYSTEMS[request.os as keyof typeof OPERATING_SYSTEMS];
   const archive = ARCHIVES[os.distro];
@@ -93,17 +117,15 @@ export function resolveOsImageSettings(request: OsImageBuildRequest): OsImageSet
   let snapshotEpoch: number | undefined;
   let sources: { mirror: string; securityMirror: string } = archive;
   if (request.snapshot !== undefined) {
-    const m = SNAPSHOT.exec(request.snapshot);
-    if (!m) throw new UsageError(`snapshot '${request.snapshot}' must look like 20251101T000000Z (UTC)`);
-    snapshotEpoch = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) / 1000;
+    snapshotEpoch = snapshotTime(request.snapshot);
     sources = archive.snapshot(request.snapshot);
   }
   const extraPackages = request.extraPackages ?? [];
   for (const pkg of extraPackages) {
-    if (!PACKAGE_NAME.test(pkg)) throw new UsageError(`'${pkg}' is not a Debian package name (lower case letters, digits, + - .)`);
+    if (!PACKAGE_NAME.test(pkg)) throw new UsageError(`${JSON.stringify(pkg)} is not a Debian package name (lower case letters, digits, + - .)`);
   }
   const bootstrapTool = request.bootstrapTool ?? 'mmdebstrap';
-  if (bootstrapTool !== 'mmdebstrap' && bootstrapTool !== 'debootstrap') throw new UsageError(`bootstrap tool must be mmdebstrap or debootstrap, not '${String(bootstrapTool)}'`);
+  if (bootstrapTool !== 'mmdebstrap' && bootstrapTool !== 'debootstrap') throw new UsageError(`bootstrap tool must be mmdebstrap or debootstrap, not ${JSON.stringify(String(bootstrapTool))}`);
 
   return {
     os,
@@ -115,40 +137,37 @@ export function resolveOsImageSettings(request: OsImageBuildRequest): OsImageSet
     proxy: request.proxy === undefined ? undefined : checkUrl('proxy', request.proxy, ['http:', 'https:']),
     extraPackages,
     customizeScript: request.customizeScript === undefined ? undefined : path.resolve(request.customizeScript),
-    packageCache: path.join(path.resolve(request.packageCacheRoot ?? '/var/cache/stemcell-farm/apt'), os.name),
+    packageCache: path.join(path.resolve(request.packageCacheRoot ?? DEFAULT_PACKAGE_CACHE), os.name),
     bootstrapTool,
     sourceDateEpoch: request.sourceDateEpoch ?? snapshotEpoch ?? Math.floor(Date.now() / 1000),
   };
 }
 
-/** Shell single-quoting: the value comes back byte for byte. */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
+/** The settings every build's stages share: the OS and where its packages come from. */
+export function aptStageSettings(s: OsImageSettings) {
+  return {
+    STEMCELL_OS: s.os.name,
+    STEMCELL_OS_DISTRO: s.os.distro,
+    STEMCELL_OS_CODENAME: s.os.codename,
+    STEMCELL_MIRROR: s.mirror,
+    STEMCELL_SECURITY_MIRROR: s.securityMirror,
+    STEMCELL_COMPONENTS: s.components.join(' '),
+    STEMCELL_SNAPSHOT: s.snapshot ?? '',
+    STEMCELL_PROXY: s.proxy ?? '',
+    STEMCELL_PACKAGE_CACHE: s.packageCache,
+    SOURCE_DATE_EPOCH: String(s.sourceDateEpoch),
+  } as const;
 }
 
-/**
- * settings.env: `export NAME='value'` lines, sourced by every stage. `extra`
- * adds the variables of builds that start from an OS image (stemcells).
- */
-export function renderSettingsEnv(s: OsImageSettings, extra: readonly [string, string][] = []): string {
-  const vars: [string, string][] = [
-    ['STEMCELL_OS', s.os.name],
-    ['STEMCELL_OS_DISTRO', s.os.distro],
-    ['STEMCELL_OS_CODENAME', s.os.codename],
-    ['STEMCELL_MIRROR', s.mirror],
-    ['STEMCELL_SECURITY_MIRROR', s.securityMirror],
-    ['STEMCELL_COMPONENTS', s.components.join(' ')],
-    ['STEMCELL_SNAPSHOT', s.snapshot ?? ''],
-    ['STEMCELL_PROXY', s.proxy ?? ''],
-    ['STEMCELL_EXTRA_PACKAGES', s.extraPackages.join(' ')],
-    ['STEMCELL_CUSTOMIZE_SCRIPT', s.customizeScript ?? ''],
-    ['STEMCELL_PACKAGE_CACHE', s.packageCache],
-    ['STEMCELL_BOOTSTRAP_TOOL', s.bootstrapTool],
-    ['STEMCELL_OS_IMAGE_OUT', s.out],
-    ['SOURCE_DATE_EPOCH', String(s.sourceDateEpoch)],
-    ...extra,
-  ];
-  return `# Rendered by stemcell build-os-image; every stage reads it. Do not edit.\n${vars.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n')}\n`;
+/** settings.env of an OS image build. */
+export function osImageStageSettings(s: OsImageSettings): OsImageStageSettings {
+  return {
+    ...aptStageSettings(s),
+    STEMCELL_EXTRA_PACKAGES: s.extraPackages.join(' '),
+    STEMCELL_CUSTOMIZE_SCRIPT: s.customizeScript ?? '',
+    STEMCELL_BOOTSTRAP_TOOL: s.bootstrapTool,
+    STEMCELL_OS_IMAGE_OUT: s.out,
+  };
 }
 
 /** The settings as recorded in the build record: credentials in a proxy URL are hidden. */
@@ -190,7 +209,7 @@ export function checkOwnStages(dirs: readonly string[], builtInStages: readonly 
   const names: string[] = [];
   for (const dir of dirs) {
     const name = path.basename(path.resolve(dir));
-    if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw new UsageError(`stage folder name '${name}' must be lower case letters, digits, _ or -`);
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw new UsageError(`stage folder name ${JSON.stringify(name)} must be lower case letters, digits, _ or -`);
     if (builtInStages.includes(name) || names.includes(name)) throw new UsageError(`a stage named '${name}' already exists; rename the folder ${dir}`);
     names.push(name);
   }

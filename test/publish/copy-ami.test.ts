@@ -1,7 +1,7 @@
 import { CopyImageCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { checkCopies, copyAmi, parseCheckEvent, parseCopyAmiEvent, PublicSharingBlockedError } from '../../lambda/copy-ami/core';
-import { InvalidInputError } from '../../lambda/shared/input';
-import { RunOptions } from '../../lambda/shared/runtime';
+import { checkCopies, copyAmi, parseCheckEvent, parseCopyAmiEvent, PublicSharingBlockedError } from '../../lib/publish/copy-ami';
+import { InvalidInputError } from '../../lib/aws/input';
+import { RunOptions } from '../../lib/aws/runtime';
 import { stemcellTags } from '../../lib/stemcell/ami';
 import { awsError, FakeClock, FakeEc2, freshFakeEc2, testClients } from '../helpers/fake-ec2';
 

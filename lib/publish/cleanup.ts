@@ -5,14 +5,14 @@
  * go and changes nothing.
  */
 import { DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, EC2Client, Image } from '@aws-sdk/client-ec2';
-import { AMI_TAG, MANAGED_BY } from '../../lib/stemcell/ami';
-import { Ec2ForRegion } from '../shared/clients';
-import { snapshotIds } from '../shared/images';
-import { eventObject, optionalBoolean, optionalInteger } from '../shared/input';
-import { mapWithConcurrency } from '../shared/pool';
-import { parseRegionSelection, RegionSelection, selectedRegions } from '../shared/regions';
-import { errorMessage, withRetries } from '../shared/retry';
-import { RunOptions } from '../shared/runtime';
+import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
+import { Ec2ForRegion } from '../aws/clients';
+import { snapshotIds } from '../aws/images';
+import { eventObject, optionalBoolean, optionalInteger } from '../aws/input';
+import { mapWithConcurrency } from '../aws/pool';
+import { parseRegionSelection, RegionSelection, selectedRegions } from '../aws/regions';
+import { errorMessage, withRetries } from '../aws/retry';
+import { RunOptions } from '../aws/runtime';
 
 export interface CleanupInput extends RegionSelection {
   /** Only AMIs created more than this many days ago. @default 7 */

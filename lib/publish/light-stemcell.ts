@@ -10,30 +10,22 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { AMI_TAG } from '../../lib/stemcell/ami';
-import { AmiMap, validateAmiMap } from '../../lib/stemcell/aws';
-import { InvalidStemcellError, UsageError } from '../../lib/stemcell/errors';
-import { LightStemcell, lightStemcellFrom } from '../../lib/stemcell/light';
-import { readStemcellTarball, writeTarballToStream } from '../../lib/stemcell/tarball';
-import { Ec2ForRegion } from '../shared/clients';
-import { eventObject, InvalidInputError, optionalBoolean, optionalString, regionList, requiredString } from '../shared/input';
-import { mapWithConcurrency } from '../shared/pool';
-import { errorCode, withRetries } from '../shared/retry';
-import { RunOptions } from '../shared/runtime';
+import { AMI_TAG } from '../stemcell/ami';
+import { AmiMap, validateAmiMap } from '../stemcell/aws';
+import { InvalidStemcellError, UsageError } from '../errors';
+import { checkPublishable, LightStemcell, lightStemcellFrom, Publication } from '../stemcell/light';
+import { readStemcellTarball, writeTarballToStream } from '../stemcell/tarball';
+import { Ec2ForRegion } from '../aws/clients';
+import { eventObject, InvalidInputError, optionalBoolean, optionalString, regionList, requiredString } from '../aws/input';
+import { mapWithConcurrency } from '../aws/pool';
+import { errorCode, withRetries } from '../aws/retry';
+import { RunOptions } from '../aws/runtime';
 
-export interface LightStemcellInput {
+export interface LightStemcellInput extends Publication {
   /** Key of the heavy AWS stemcell in the stemcell bucket. */
   readonly heavyKey: string;
   /** @default - the light stemcell's file name beside the heavy one */
   readonly lightKey?: string;
-  /** Region -> AMI, as copy-ami returns it. */
-  readonly amis: AmiMap;
-  /** Region -> reason, as copy-ami returns it. @default - none */
-  readonly failed: Readonly<Record<string, string>>;
-  /** Publish although some regions failed. @default false */
-  readonly allowPartial: boolean;
-  /** Regions that must be in the map even when partial maps are allowed. @default - none */
-  readonly requiredRegions: readonly string[];
 }
 
 export interface LightStemcellResult {
@@ -71,17 +63,6 @@ export function parseLightStemcellEvent(event: unknown): LightStemcellInput {
     allowPartial: optionalBoolean(e, 'allowPartial', false),
     requiredRegions: regionList(e, 'requiredRegions') ?? [],
   };
-}
-
-/** Refuse to publish a map with holes, unless allowed; required regions are never optional. */
-export function checkPublishable(input: LightStemcellInput): void {
-  const failedRegions = Object.keys(input.failed).sort();
-  if (failedRegions.length > 0 && !input.allowPartial) {
-    const reasons = failedRegions.map((r) => `${r}: ${input.failed[r]}`).join('; ');
-    throw new InvalidInputError(`not publishing: the copy failed in ${failedRegions.join(', ')} (${reasons}). Copy again with retryFailed, or publish without them with allowPartial`);
-  }
-  const missing = input.requiredRegions.filter((r) => !(r in input.amis));
-  if (missing.length > 0) throw new InvalidInputError(`not publishing: required regions ${missing.join(', ')} have no AMI`);
 }
 
 /** The light stemcell of a heavy stemcell stream, and its tarball bytes. */

@@ -2,10 +2,11 @@
  * Checks of Lambda input events, so bad input is refused with a clear message
  * before any AWS call.
  */
-import { isRegionName } from '../../lib/stemcell/aws';
+import { isRegionName } from '../stemcell/aws';
+import { UsageError } from '../errors';
 
-/** A Lambda event that cannot be acted on. The message says what to fix. */
-export class InvalidInputError extends Error {
+/** A Lambda event that cannot be acted on (a usage error of the function). The message says what to fix. */
+export class InvalidInputError extends UsageError {
   constructor(message: string) {
     super(message);
     this.name = 'InvalidInput';
@@ -21,16 +22,20 @@ export function eventObject(event: unknown, what: string): EventObject {
   return event as EventObject;
 }
 
-export function requiredString(event: EventObject, key: string, pattern?: RegExp, example?: string): string {
+/** A pattern, or a predicate such as isAmiId, that a string must satisfy. */
+export type StringCheck = RegExp | ((value: string) => boolean);
+const satisfies = (check: StringCheck, value: string): boolean => (check instanceof RegExp ? check.test(value) : check(value));
+
+export function requiredString(event: EventObject, key: string, pattern?: StringCheck, example?: string): string {
   const value = event[key];
   if (typeof value !== 'string' || value.length === 0) {
     throw new InvalidInputError(`'${key}' is required: a string${example ? ` like ${example}` : ''}`);
   }
-  if (pattern && !pattern.test(value)) throw new InvalidInputError(`'${key}' is '${value}', which is not valid${example ? `; expected something like ${example}` : ''}`);
+  if (pattern && !satisfies(pattern, value)) throw new InvalidInputError(`'${key}' is '${value}', which is not valid${example ? `; expected something like ${example}` : ''}`);
   return value;
 }
 
-export function optionalString(event: EventObject, key: string, pattern?: RegExp, example?: string): string | undefined {
+export function optionalString(event: EventObject, key: string, pattern?: StringCheck, example?: string): string | undefined {
   return event[key] === undefined ? undefined : requiredString(event, key, pattern, example);
 }
 
@@ -73,7 +78,3 @@ function checkRegion(value: string, key: string): string {
   if (!isRegionName(value)) throw new InvalidInputError(`'${key}' is '${value}', which is not an AWS region name like us-east-1`);
   return value;
 }
-
-export const SNAPSHOT_ID = /^snap-([0-9a-f]{8}|[0-9a-f]{17})$/;
-export const IMAGE_ID = /^ami-([0-9a-f]{8}|[0-9a-f]{17})$/;
-export const ACCOUNT_ID = /^[0-9]{12}$/;

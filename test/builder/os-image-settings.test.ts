@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkOwnStages, composeCollection, renderSettingsEnv, resolveOsImageSettings, settingsForRecord, shellQuote } from '../../lib/build/os-image-settings';
+import { checkOwnStages, composeCollection, osImageStageSettings, resolveOsImageSettings, settingsForRecord } from '../../lib/builder/os-image-settings';
+import { shellQuote } from '../../lib/builder/shell';
+import { renderSettingsEnv } from '../../lib/builder/stage-settings';
 import { tempDir } from '../helpers/stemcells';
 
 const base = { os: 'debian-bookworm', out: '/tmp/out/os.tgz' };
@@ -31,12 +33,12 @@ describe('resolving settings', () => {
   });
 
   it.each([
-    [{ os: 'centos-7' }, /unsupported operating system 'centos-7'; choose one of: ubuntu-jammy, ubuntu-noble, debian-bookworm/],
-    [{ snapshot: '2025-11-01' }, /snapshot '2025-11-01' must look like 20251101T000000Z/],
-    [{ mirror: 'deb.debian.org' }, /mirror 'deb.debian.org' is not a URL/],
-    [{ mirror: 'ftp://deb.debian.org/debian' }, /mirror 'ftp:\/\/deb.debian.org\/debian' must use http or https or file/],
-    [{ proxy: 'socks5://p:1080' }, /proxy 'socks5:\/\/p:1080' must use http or https/],
-    [{ extraPackages: ['htop', 'rm -rf /'] }, /'rm -rf \/' is not a Debian package name/],
+    [{ os: 'centos-7' }, /unsupported operating system "centos-7"; choose one of: ubuntu-jammy, ubuntu-noble, debian-bookworm/],
+    [{ snapshot: '2025-11-01' }, /snapshot "2025-11-01": it must look like 20251101T000000Z/],
+    [{ mirror: 'deb.debian.org' }, /mirror "deb.debian.org" is not a URL/],
+    [{ mirror: 'ftp://deb.debian.org/debian' }, /mirror "ftp:\/\/deb.debian.org\/debian" must use http or https or file/],
+    [{ proxy: 'socks5://p:1080' }, /proxy "socks5:\/\/p:1080" must use http or https/],
+    [{ extraPackages: ['htop', 'rm -rf /'] }, /"rm -rf \/" is not a Debian package name/],
     [{ bootstrapTool: 'cdebootstrap' }, /bootstrap tool must be mmdebstrap or debootstrap/],
   ])('refuses %j', (change, message) => {
     expect(() => resolveOsImageSettings({ ...base, ...change } as never)).toThrow(message);
@@ -55,7 +57,7 @@ describe('settings.env', () => {
     const weird = path.join(dir, "it's a \"script\" $(touch pwned) `x`.sh");
     const s = resolveOsImageSettings({ ...base, customizeScript: weird, extraPackages: ['htop', 'jq'] });
     const env = path.join(dir, 'settings.env');
-    fs.writeFileSync(env, renderSettingsEnv(s));
+    fs.writeFileSync(env, renderSettingsEnv(osImageStageSettings(s)));
     const r = spawnSync('bash', ['-c', 'source "$1"; printf "%s\\n" "$STEMCELL_CUSTOMIZE_SCRIPT" "$STEMCELL_EXTRA_PACKAGES" "$STEMCELL_OS_CODENAME"', '_', env], { encoding: 'utf8', cwd: dir });
     expect(r.stdout).toBe(`${weird}\nhtop jq\nbookworm\n`);
     expect(fs.existsSync(path.join(dir, 'pwned'))).toBe(false);

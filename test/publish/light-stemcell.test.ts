@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { InvalidInputError } from '../../lambda/shared/input';
-import { RunOptions } from '../../lambda/shared/runtime';
-import { parseLightStemcellEvent, publishLightStemcell } from '../../lambda/light-stemcell/core';
+import { InvalidInputError } from '../../lib/aws/input';
+import { RunOptions } from '../../lib/aws/runtime';
+import { parseLightStemcellEvent, publishLightStemcell } from '../../lib/publish/light-stemcell';
 import { FakeClock, FakeEc2, freshFakeEc2, testClients } from '../helpers/fake-ec2';
 import { makeHeavyStemcell, tempDir } from '../helpers/stemcells';
 
@@ -122,8 +122,8 @@ describe('light-stemcell', () => {
     ['no heavy key', { heavyKey: undefined }, /'heavyKey' is required/],
     ['no AMI map', { amis: undefined }, /'amis'.*must be a JSON object/],
     ['an empty AMI map', { amis: {} }, /'amis': the AMI map is empty/],
-    ['a bad AMI id', { amis: { 'us-east-1': 'ami-xyz' } }, /'ami-xyz' \(for us-east-1\) is not an AMI id/],
-    ['a bad region', { amis: { 'us-east': 'ami-0123456789abcdef0' } }, /'us-east' is not an AWS region name/],
+    ['a bad AMI id', { amis: { 'us-east-1': 'ami-xyz' } }, /"ami-xyz" \(for us-east-1\) is not an AMI id/],
+    ['a bad region', { amis: { 'us-east': 'ami-0123456789abcdef0' } }, /"us-east" is not an AWS region name/],
     ['a bad required region', { requiredRegions: ['mars-1'] }, /'requiredRegions' holds 'mars-1'/],
   ])('rejects %s before any AWS call', (_what, change, message) => {
     const bad = { heavyKey: HEAVY_KEY, amis, ...change };

@@ -1,0 +1,149 @@
+/**
+ * `stemcell build-os-image`: check every input and precondition, render the
+ * settings, run the OS's collection, write the build record.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { digestFile } from '../digests';
+import { EnvironmentError, UsageError } from '../errors';
+import { osImageTarballName } from '../stemcell/os-image';
+import { ensureHostPackages, requireDirectory, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
+import { prepareOutputDirectory } from './output';
+import { checkOwnStages, composeCollection, OsImageBuildRequest, OsImageSettings, osImageStageSettings, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
+import { requireUnlocked, runCollection, StageResult } from './stage-runner';
+import { renderSettingsEnv } from './stage-settings';
+
+export const DEFAULT_WORK_ROOT = '/var/tmp/stemcell-farm/work';
+export const DEFAULT_OUT_DIR = 'out';
+const GIB = 2 ** 30;
+
+export interface BuildOsImageOptions extends Omit<OsImageBuildRequest, 'out'> {
+  /** Directory of the OS image tarball, created when missing. @default 'out' */
+  readonly outDir?: string;
+  /** @default /var/tmp/stemcell-farm/work/os-image-<os> */
+  readonly work?: string;
+  readonly resumeFrom?: string;
+  /** Keep the work directory after a successful build. @default false */
+  readonly keepWork?: boolean;
+  /** Folders of your own stages (each with an apply.sh), run before file_permissions. @default [] */
+  readonly addStages?: readonly string[];
+  /** apt-get install missing host packages. @default false */
+  readonly installHostPackages?: boolean;
+  /** Progress messages. @default - stderr */
+  readonly say?: (line: string) => void;
+}
+
+export interface BuildRecord {
+  readonly kind: 'os-image';
+  readonly os: string;
+  readonly output: { readonly path: string; readonly bytes: number; readonly sha256: string };
+  readonly settings: Record<string, unknown>;
+  readonly stages: readonly StageResult[];
+  readonly packages: readonly { readonly name: string; readonly version: string }[];
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+export interface OsImageBuild {
+  readonly tarball: string;
+  readonly settings: OsImageSettings;
+  readonly work: string;
+  readonly stages: readonly StageResult[];
+  readonly record: BuildRecord;
+  readonly recordFile: string;
+}
+
+export function recordFileFor(tarball: string): string {
+  return tarball.replace(/\.tgz$/, '') + '.build.json';
+}
+
+function readPackages(work: string): { name: string; version: string }[] {
+  const file = path.join(work, 'packages.tsv');
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const [name, version] = l.split('\t');
+      return { name, version };
+    });
+}
+
+/** The work directory: absent (made later) or a directory. */
+export function checkWorkDirectory(work: string): string {
+  const resolved = path.resolve(work);
+  const stat = fs.statSync(resolved, { throwIfNoEntry: false });
+  if (stat && !stat.isDirectory()) throw new EnvironmentError(`--work ${work} is not a directory; pass a directory (it is created when missing)`);
+  return resolved;
+}
+
+export interface OsImagePlan {
+  readonly settings: OsImageSettings;
+  readonly work: string;
+  readonly collection: string;
+  readonly stagesPath: string;
+}
+
+/** Validate everything that can be validated, and install missing host packages, before a single file of the build is written. */
+export function prepareOsImageBuild(options: BuildOsImageOptions): OsImagePlan {
+  if (!options.os) throw new UsageError('no operating system given');
+  const outDir = path.resolve(options.outDir ?? DEFAULT_OUT_DIR);
+  const settings = resolveOsImageSettings({ ...options, out: path.join(outDir, osImageTarballName(options.os)) });
+  const work = checkWorkDirectory(options.work ?? path.join(DEFAULT_WORK_ROOT, `os-image-${settings.os.name}`));
+  const base = path.join(STAGE_SCRIPTS, 'collections', 'os-image', settings.os.name);
+  requireFile(base, 'collection', 'every supported OS has one in stage-scripts/collections/os-image');
+  for (const dir of options.addStages ?? []) {
+    requireDirectory(dir, 'stage folder', 'an added stage is a folder holding apply.sh');
+    requireFile(path.join(dir, 'apply.sh'), 'stage script', 'an added stage is a folder holding apply.sh');
+  }
+  const own = checkOwnStages(options.addStages ?? [], fs.readdirSync(path.join(STAGE_SCRIPTS, 'stages')));
+  const collection = composeCollection(fs.readFileSync(base, 'utf8'), settings.customizeScript !== undefined, own.names);
+  if (options.resumeFrom !== undefined) {
+    if (!collection.split('\n').includes(options.resumeFrom)) {
+      throw new UsageError(`cannot resume from ${JSON.stringify(options.resumeFrom)}: the stages are ${collection.trim().split('\n').join(', ')}`);
+    }
+    requireFile(path.join(work, 'settings.env'), 'settings of the build to resume', 'resume needs the work directory of a failed build (see --work)');
+  }
+  if (settings.customizeScript !== undefined) requireFile(settings.customizeScript, 'customization script', 'give the path of a script file');
+  if (fs.existsSync(settings.out)) throw new EnvironmentError(`${settings.out} already exists; remove it or pass another --out`);
+  requireRoot('stemcell build-os-image');
+  ensureHostPackages(['build-os-image'], options.installHostPackages ?? false, options.say);
+  const keyring = `/usr/share/keyrings/${settings.os.distro}-archive-keyring.gpg`;
+  requireFile(keyring, 'archive keyring', settings.os.distro === 'ubuntu' ? 'build Ubuntu OS images on an Ubuntu host' : 'apt-get install debian-archive-keyring');
+  requireFreeSpace(work, 4 * GIB, 'the build (chroot and package cache)');
+  requireFreeSpace(outDir, 1 * GIB, 'the OS image tarball');
+  requireUnlocked(work);
+  prepareOutputDirectory(outDir);
+  return { settings, work, collection, stagesPath: own.searchPath };
+}
+
+export async function buildOsImage(options: BuildOsImageOptions, plan = prepareOsImageBuild(options)): Promise<OsImageBuild> {
+  const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { settings, work, collection, stagesPath } = plan;
+  const startedAt = new Date().toISOString();
+
+  fs.mkdirSync(work, { recursive: true });
+  fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(osImageStageSettings(settings)), { mode: 0o600 });
+  const collectionFile = path.join(work, 'collection');
+  fs.writeFileSync(collectionFile, collection);
+  say(`building ${settings.os.name} OS image in ${work}${options.resumeFrom ? `, resuming from ${options.resumeFrom}` : ''}`);
+
+  const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: { STEMCELL_STAGES_PATH: stagesPath } });
+  const stat = fs.statSync(settings.out);
+  const record: BuildRecord = {
+    kind: 'os-image',
+    os: settings.os.name,
+    output: { path: settings.out, bytes: stat.size, sha256: (await digestFile(settings.out)).sha256 },
+    settings: settingsForRecord(settings),
+    stages,
+    packages: readPackages(work),
+    startedAt,
+    finishedAt: new Date().toISOString(),
+  };
+  const recordFile = recordFileFor(settings.out);
+  fs.writeFileSync(recordFile, `${JSON.stringify(record, null, 2)}\n`);
+  if (!options.keepWork) fs.rmSync(work, { recursive: true, force: true });
+  say(`wrote ${settings.out} (${(stat.size / 2 ** 20).toFixed(0)} MiB) and ${recordFile}`);
+  return { tarball: settings.out, settings, work, stages, record, recordFile };
+}

@@ -1,0 +1,43 @@
+/**
+ * Output directories, the same for every command: `--out DIR` is created when
+ * missing and proven writable (a file is created and removed in it) before
+ * any work starts, so a read-only, full or pseudo file system is refused up
+ * front, not after an hour of building.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EnvironmentError } from '../errors';
+
+function reason(e: unknown): string {
+  const error = e as NodeJS.ErrnoException;
+  const why: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'not permitted',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left',
+    EDQUOT: 'disk quota exceeded',
+    ENOTDIR: 'a part of the path is not a directory',
+    EEXIST: 'a file of that name exists',
+  };
+  return why[error.code ?? ''] ?? error.message;
+}
+
+/** Make `dir` when missing and check that files can be written in it; returns the absolute path. */
+export function prepareOutputDirectory(dir: string): string {
+  const resolved = path.resolve(dir);
+  try {
+    fs.mkdirSync(resolved, { recursive: true });
+  } catch (e) {
+    throw new EnvironmentError(`cannot create the output directory ${dir} (${reason(e)}); pass another --out`);
+  }
+  if (!fs.statSync(resolved).isDirectory()) throw new EnvironmentError(`the output directory ${dir} is not a directory; pass another --out`);
+  const probe = path.join(resolved, `.stemcell-write-test-${process.pid}`);
+  try {
+    fs.writeFileSync(probe, 'probe', { flag: 'wx' });
+  } catch (e) {
+    throw new EnvironmentError(`cannot write to the output directory ${dir} (${reason(e)}); pass another --out`);
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
+  return resolved;
+}

@@ -1,0 +1,176 @@
+/**
+ * `stemcell build`: an OS image (given, found, or built first) through the
+ * infrastructure's stemcell collection, then packed with the domain module
+ * into the heavy stemcell tarball.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { digestFile } from '../digests';
+import { EnvironmentError, UsageError } from '../errors';
+import { diskLayout } from '../stemcell/disk-layout';
+import { heavyManifest, renderManifest } from '../stemcell/manifest';
+import { defineStemcell, StemcellDefinition } from '../stemcell/matrix';
+import { heavyTarballName, stemcellName, validateVersion } from '../stemcell/naming';
+import { osImageTarballName, vetOsImage } from '../stemcell/os-image';
+import { refuseExisting, writeTarball } from '../stemcell/tarball';
+import { ensureHostPackages, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
+import { buildOsImage, checkWorkDirectory, DEFAULT_OUT_DIR, DEFAULT_WORK_ROOT, prepareOsImageBuild } from './os-image';
+import { aptStageSettings, collectionStages, resolveOsImageSettings } from './os-image-settings';
+import { prepareOutputDirectory } from './output';
+import { requireUnlocked, runCollection, StageResult } from './stage-runner';
+import { renderSettingsEnv, StemcellStageSettings } from './stage-settings';
+
+const GIB = 2 ** 30;
+
+export interface BuildStemcellOptions {
+  /** @default 'debian-bookworm' */
+  readonly os?: string;
+  /** @default 'aws' */
+  readonly infrastructure?: string;
+  /** @default - the infrastructure's first */
+  readonly diskFormat?: string;
+  /** @default - the OS's */
+  readonly firmware?: string;
+  /** @default '0.0.1' */
+  readonly version?: string;
+  /** @default - <out>/bosh-<os>-os-image.tgz, built first when missing */
+  readonly osImage?: string;
+  /** @default - the pinned release in stage-scripts/data/bosh-agent.env, downloaded and verified */
+  readonly agentBinary?: string;
+  /** bosh-blobstore-* executables to install next to the agent. @default [] */
+  readonly blobstoreClis?: readonly string[];
+  /** Directory of the stemcell tarball, created when missing. @default 'out' */
+  readonly outDir?: string;
+  /** @default /var/tmp/stemcell-farm/work/stemcell-<infrastructure>-<os> */
+  readonly work?: string;
+  readonly resumeFrom?: string;
+  readonly keepWork?: boolean;
+  readonly mirror?: string;
+  readonly proxy?: string;
+  readonly packageCacheRoot?: string;
+  /** apt-get install missing host packages, for the stemcell and for the OS image it builds first. @default false */
+  readonly installHostPackages?: boolean;
+  readonly say?: (line: string) => void;
+}
+
+export interface StemcellBuild {
+  readonly tarball: string;
+  readonly stages: readonly StageResult[];
+  readonly work: string;
+}
+
+/** The pinned agent release (stage-scripts/data/bosh-agent.env). */
+export function pinnedAgent(): { version: string; url: string; size: number; sha256: string } {
+  const env = Object.fromEntries(
+    fs.readFileSync(path.join(STAGE_SCRIPTS, 'data', 'bosh-agent.env'), 'utf8').split('\n').filter((l) => /^[A-Z0-9_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  return { version: env.BOSH_AGENT_VERSION, url: env.BOSH_AGENT_URL, size: Number(env.BOSH_AGENT_SIZE), sha256: env.BOSH_AGENT_SHA256 };
+}
+
+/** Fail now, not after the OS image is built, when the pinned agent cannot be downloaded. */
+async function requireAgentReachable(): Promise<void> {
+  const { url, version } = pinnedAgent();
+  try {
+    const response = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(15_000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  } catch (e) {
+    throw new EnvironmentError(`cannot reach the pinned bosh-agent ${version} at ${url} (${(e as Error).message}); pass --agent-binary PATH with a bosh-agent you have`);
+  }
+}
+
+/** settings.env of a stemcell build. */
+export function stemcellStageSettings(
+  def: StemcellDefinition,
+  version: string,
+  apt: ReturnType<typeof aptStageSettings>,
+  files: { osImage: string; agentBinary?: string; blobstoreClis: readonly string[]; outputDir: string },
+): StemcellStageSettings {
+  const layout = diskLayout(def.firmware);
+  return {
+    ...apt,
+    STEMCELL_OS_IMAGE: files.osImage,
+    STEMCELL_INFRASTRUCTURE: def.infrastructure.name,
+    STEMCELL_NAME: stemcellName(def),
+    STEMCELL_VERSION: version,
+    STEMCELL_DISK_FORMAT: def.diskFormat.diskFormat,
+    STEMCELL_DISK_SIZE_MIB: String(def.infrastructure.defaultDiskSizeMiB),
+    STEMCELL_FIRMWARE: def.firmware,
+    STEMCELL_PARTITION_TABLE: layout.sfdiskScript,
+    STEMCELL_ROOT_PARTITION: String(layout.rootPartition),
+    STEMCELL_AGENT_BINARY: files.agentBinary === undefined ? '' : path.resolve(files.agentBinary),
+    STEMCELL_BLOBSTORE_CLIS: files.blobstoreClis.map((c) => path.resolve(c)).join(' '),
+    STEMCELL_OUTPUT_DIR: files.outputDir,
+  };
+}
+
+export async function buildStemcell(options: BuildStemcellOptions): Promise<StemcellBuild> {
+  const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const os = options.os ?? 'debian-bookworm';
+  const def = defineStemcell({ infrastructure: options.infrastructure ?? 'aws', os, diskFormat: options.diskFormat, firmware: options.firmware });
+  const version = validateVersion(options.version ?? '0.0.1');
+  const outDir = path.resolve(options.outDir ?? DEFAULT_OUT_DIR);
+  const tarball = path.join(outDir, heavyTarballName(def, version));
+  const work = checkWorkDirectory(options.work ?? path.join(DEFAULT_WORK_ROOT, `stemcell-${def.infrastructure.name}-${os}`));
+  const collectionFile = path.join(STAGE_SCRIPTS, 'collections', 'stemcell', def.infrastructure.name);
+  requireFile(collectionFile, 'collection', 'every infrastructure has one in stage-scripts/collections/stemcell');
+  if (options.resumeFrom !== undefined) {
+    const stages = collectionStages(fs.readFileSync(collectionFile, 'utf8'));
+    if (!stages.includes(options.resumeFrom)) throw new UsageError(`cannot resume from ${JSON.stringify(options.resumeFrom)}: the stages are ${stages.join(', ')}`);
+    requireFile(path.join(work, 'settings.env'), 'settings of the build to resume', 'resume needs the work directory of a failed build (see --work)');
+  }
+  refuseExisting(tarball);
+  if (options.agentBinary !== undefined) requireFile(options.agentBinary, 'agent binary', 'give the path of a bosh-agent executable');
+  for (const cli of options.blobstoreClis ?? []) {
+    requireFile(cli, 'blobstore CLI', 'give the path of a bosh-blobstore-<kind> executable');
+    if (!/^bosh-blobstore-[a-z0-9]+$/.test(path.basename(cli))) throw new UsageError(`blobstore CLI ${cli} must be named bosh-blobstore-<kind> (dav, s3, gcs, az)`);
+  }
+  // Package settings (mirror, proxy, cache) as for the OS image; checked before anything runs.
+  const apt = resolveOsImageSettings({ os, out: tarball, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot });
+
+  const given = options.osImage === undefined ? undefined : requireFile(path.resolve(options.osImage), 'OS image', 'build one with stemcell build-os-image');
+  const found = path.join(outDir, osImageTarballName(os));
+  const osImage = given ?? found;
+  const buildFirst = given === undefined && !fs.existsSync(found);
+
+  requireRoot('stemcell build');
+  // One install for the whole command, the OS image it may build first included.
+  ensureHostPackages(buildFirst ? ['build', 'build-os-image'] : ['build'], options.installHostPackages ?? false, say);
+  requireFreeSpace(work, 4 * GIB + def.infrastructure.defaultDiskSizeMiB * 2 ** 20, 'the stemcell build (chroot and disk image)');
+  requireUnlocked(work);
+  prepareOutputDirectory(outDir);
+  // Behind a proxy only curl (in the bosh_agent stage) knows the way; skip the probe.
+  if (options.agentBinary === undefined && options.proxy === undefined) await requireAgentReachable();
+  const osImagePlan = buildFirst ? prepareOsImageBuild({ os, outDir, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot, say }) : undefined;
+
+  if (osImagePlan) {
+    say(`no --os-image given and no ${found}: building it first`);
+    await buildOsImage({ os, outDir, say }, osImagePlan);
+  } else {
+    if (given === undefined) say(`using the OS image ${found} built earlier (pass --os-image to choose another, or delete it to rebuild)`);
+    // GNU tar unpacks it in the os_image_extract stage: only after every entry is vetted.
+    await vetOsImage(osImage, os);
+  }
+
+  const outputDir = path.join(work, 'stemcell');
+  fs.mkdirSync(work, { recursive: true });
+  const settings = stemcellStageSettings(def, version, aptStageSettings(apt), { osImage, agentBinary: options.agentBinary, blobstoreClis: options.blobstoreClis ?? [], outputDir });
+  fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings), { mode: 0o600 });
+  say(`building ${stemcellName(def)} ${version} (${def.firmware}) in ${work}`);
+  const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom });
+
+  const image = path.join(outputDir, 'image');
+  const manifest = heavyManifest(def, { version, imageSha1: (await digestFile(image)).sha1 });
+  await writeTarball(
+    tarball,
+    [
+      { name: 'stemcell.MF', data: renderManifest(manifest) },
+      { name: 'image', path: image },
+      { name: 'packages.txt', path: path.join(outputDir, 'packages.txt') },
+      { name: 'dev_tools_file_list.txt', path: path.join(outputDir, 'dev_tools_file_list.txt') },
+    ],
+    { pigz: true },
+  );
+  if (!options.keepWork) fs.rmSync(work, { recursive: true, force: true });
+  say(`wrote ${tarball}`);
+  return { tarball, stages, work };
+}

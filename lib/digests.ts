@@ -1,0 +1,40 @@
+/**
+ * Digests of files, streams and bytes: the sha1 a stemcell manifest carries,
+ * the sha256 of build records and light stemcells, the checksums the EBS
+ * direct APIs want. One place computes them all.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+
+export type DigestAlgorithm = 'sha1' | 'sha256';
+export type DigestSet = Readonly<Record<DigestAlgorithm, string>>;
+
+/** Digests computed incrementally, in one pass, over bytes that are never all in memory. */
+export class Digests {
+  private readonly sha1 = createHash('sha1');
+  private readonly sha256 = createHash('sha256');
+  private finished?: DigestSet;
+
+  update(chunk: Uint8Array): void {
+    this.sha1.update(chunk);
+    this.sha256.update(chunk);
+  }
+
+  /** Hex digests; the same value on every call. */
+  digest(): DigestSet {
+    this.finished ??= { sha1: this.sha1.digest('hex'), sha256: this.sha256.digest('hex') };
+    return this.finished;
+  }
+}
+
+/** Hex digests of a file, read once. */
+export async function digestFile(file: string): Promise<DigestSet> {
+  const digests = new Digests();
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) digests.update(chunk as Buffer);
+  return digests.digest();
+}
+
+/** One digest of bytes in memory. */
+export function digestOf(data: Uint8Array | string, algorithm: DigestAlgorithm = 'sha256', encoding: 'hex' | 'base64' = 'hex'): string {
+  return createHash(algorithm).update(data).digest(encoding);
+}

@@ -1,0 +1,89 @@
+/**
+ * OS images: the hardened root file system a stemcell is built from, as a
+ * gzip tar (docs/formats.md). Their name, the rules the one tar reader applies
+ * to them, and the check a stemcell build makes before GNU tar unpacks one.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { InvalidStemcellError } from '../errors';
+import { gunzip, readError } from '../tarball/gzip';
+import { readTar, TarEntry, TarRules } from '../tarball/reader';
+
+/** `bosh-debian-bookworm-os-image.tgz` */
+export function osImageTarballName(os: string): string {
+  return `bosh-${os}-os-image.tgz`;
+}
+
+/** A Debian or Ubuntu root file system has some 20-40 thousand entries. */
+export const MAX_OS_IMAGE_ENTRIES = 500_000;
+/** No file of a root file system comes near this. */
+export const MAX_OS_IMAGE_FILE_BYTES = 16 * 1024 ** 3;
+
+export function osImageRules(what: string): TarRules {
+  return { what, layout: 'tree', maxEntries: MAX_OS_IMAGE_ENTRIES, maxFileBytes: MAX_OS_IMAGE_FILE_BYTES };
+}
+
+/** The entries of an OS image tarball, vetted as they stream by. */
+export function readOsImage(source: string | Readable, what = typeof source === 'string' ? source : 'the OS image'): AsyncGenerator<TarEntry> {
+  const input = typeof source === 'string' ? fs.createReadStream(source) : source;
+  return readTar(gunzip(input, what), osImageRules(what));
+}
+
+const OS_RELEASE = ['etc/os-release', 'usr/lib/os-release'];
+
+async function text(entry: TarEntry): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry.body()) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `debian-bookworm` from an os-release file (ID and VERSION_CODENAME). */
+export function osFromRelease(osRelease: string): string | undefined {
+  const field = (name: string): string | undefined => new RegExp(`^${name}="?([a-z0-9._-]+)"?$`, 'm').exec(osRelease)?.[1];
+  const id = field('ID');
+  const codename = field('VERSION_CODENAME');
+  return id && codename ? `${id}-${codename}` : undefined;
+}
+
+/**
+ * Read a whole OS image with the reader's rules, so that GNU tar may unpack it
+ * afterwards: nothing in it can be written outside the target. Also refuses a
+ * tarball that is no root file system, or one of another OS than `os`.
+ */
+export async function vetOsImage(file: string, os: string): Promise<void> {
+  const releases = new Map<string, string>();
+  let found = false;
+  try {
+    for await (const entry of readOsImage(file)) {
+      if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, await text(entry));
+      if (entry.path === 'var/lib/dpkg/status') found = true;
+    }
+  } catch (e) {
+    throw readError(e, file);
+  }
+  const release = releases.get('etc/os-release') ?? releases.get('usr/lib/os-release');
+  if (!found || release === undefined) {
+    throw new InvalidStemcellError(`${file} is not an OS image: it has no ${found ? 'os-release file' : 'dpkg database (var/lib/dpkg/status)'}; build one with stemcell build-os-image`);
+  }
+  const actual = osFromRelease(release);
+  if (actual !== os) {
+    throw new InvalidStemcellError(`${file} is an OS image of ${actual ?? 'an unknown system'}, not ${os}; pass --os ${actual ?? '...'} or another --os-image`);
+  }
+}
+
+/** Whether `file` names a gzip tar of a root file system rather than a stemcell: decided by its first entries. */
+export async function isOsImageTarball(file: string): Promise<boolean> {
+  const what = path.basename(file);
+  const rules: TarRules = { what, layout: 'tree', maxEntries: MAX_OS_IMAGE_ENTRIES, maxFileBytes: MAX_OS_IMAGE_FILE_BYTES };
+  try {
+    for await (const entry of readTar(gunzip(fs.createReadStream(file), file), rules)) {
+      // A stemcell holds top-level files only, among them its manifest.
+      if (entry.path === 'stemcell.MF') return false;
+      if (entry.kind !== 'file' || entry.path.includes('/')) return true;
+    }
+  } catch (e) {
+    throw readError(e, file);
+  }
+  throw new InvalidStemcellError(`${file} is neither a stemcell (it has no stemcell.MF) nor an OS image (it holds top-level files only)`);
+}

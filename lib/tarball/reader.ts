@@ -1,0 +1,432 @@
+/**
+ * The one tar reader: every tarball the project reads goes through it (the
+ * stemcell, the `image` inside it, OS images, the root.img that publish-light
+ * uploads), and nothing untrusted reaches GNU tar before it has vetted every
+ * entry.
+ *
+ * It streams: memory holds one header, at most one PAX record or long name
+ * (bounded) and the chunk in flight, whatever the archive's size. It reads
+ * ustar, GNU and PAX headers, GNU long names and GNU sparse files (how
+ * `tar --sparse` stores a stemcell's root.img), and refuses with an
+ * InvalidStemcellError whatever a stemcell, its image or an OS image has no
+ * business holding:
+ *
+ * - names that are absolute, hold `..`, control characters, are not UTF-8,
+ *   or are too long; the same name twice;
+ * - in a flat archive (a stemcell, a disk image): anything but regular files
+ *   at the top level;
+ * - in a tree (an OS image): hard links to anything but an earlier regular
+ *   file of the archive, any entry below a symlink or a file of the archive
+ *   (which would lead extraction elsewhere), block devices, and character
+ *   devices or FIFOs outside dev/;
+ * - header types we do not know, PAX sparse formats, malformed numbers,
+ *   corrupt checksums, data after the end, an archive that ends mid-entry;
+ * - more entries, or larger files, than the rules allow.
+ */
+import { InvalidStemcellError } from '../errors';
+import { ByteSource } from './bytes';
+
+const BLOCK = 512;
+
+export type EntryKind = 'file' | 'directory' | 'symlink' | 'hardlink' | 'character-device' | 'block-device' | 'fifo';
+
+/** A run of stored bytes of a sparse file; everything outside the runs reads as zeros. */
+export interface Region {
+  readonly offset: number;
+  readonly length: number;
+}
+
+export interface TarEntry {
+  /** Normalized: no leading `./`, no trailing `/`; `.` for the archive's root directory. */
+  readonly path: string;
+  readonly kind: EntryKind;
+  /** Permission bits with setuid, setgid and sticky (07777). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** A file's length as extracted (a sparse file's full length); 0 for other kinds. */
+  readonly size: number;
+  /** Bytes stored in the archive (less than `size` for a sparse file). */
+  readonly storedSize: number;
+  /** A symlink's target as stored; a hard link's target as a normalized path of the archive. */
+  readonly linkTarget?: string;
+  /** Where a sparse file's stored bytes belong; undefined for an ordinary file. */
+  readonly sparse?: readonly Region[];
+  /** Names of the extended attributes recorded for the entry (PAX SCHILY.xattr). */
+  readonly xattrs: readonly string[];
+  /** The stored bytes. Read them before asking for the next entry, or they are skipped. */
+  body(): AsyncGenerator<Buffer>;
+}
+
+export interface TarRules {
+  /** What the archive is, for messages: `the stemcell`, `the stemcell's image`, `the OS image`. */
+  readonly what: string;
+  /** `flat`: regular files at the top level only. `tree`: a root file system. */
+  readonly layout: 'flat' | 'tree';
+  readonly maxEntries: number;
+  /** The largest file (as extracted) the archive may hold. */
+  readonly maxFileBytes: number;
+}
+
+const MAX_PATH_BYTES = 4096;
+const MAX_COMPONENT_BYTES = 255;
+const MAX_PAX_BYTES = 1024 * 1024;
+const MAX_SPARSE_REGIONS = 262_144;
+const MAX_TRAILING_BYTES = 16 * 1024 * 1024;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+// C0, DEL, C1, and the Unicode controls that reorder or hide text on a terminal.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/u;
+
+/** The characters that may not appear in a name we accept (for callers that check names of their own). */
+export function hasControlCharacters(text: string): boolean {
+  return CONTROL.test(text);
+}
+
+function refuse(rules: TarRules, problem: string): never {
+  throw new InvalidStemcellError(`${rules.what}: ${problem}`);
+}
+
+/** JSON quoting keeps a hostile name to one harmless line in a message. */
+const quote = (name: string): string => JSON.stringify(name);
+
+function decodeText(rules: TarRules, bytes: Buffer, field: string): string {
+  const end = bytes.indexOf(0);
+  const raw = end < 0 ? bytes : bytes.subarray(0, end);
+  try {
+    return utf8.decode(raw);
+  } catch {
+    return refuse(rules, `refusing an entry whose ${field} is not UTF-8 (${quote(raw.toString('latin1'))})`);
+  }
+}
+
+/** An octal field, or GNU's base-256 form for large values. */
+function parseNumber(rules: TarRules, bytes: Buffer, field: string): number {
+  if (bytes[0] & 0x80) {
+    if (bytes[0] !== 0x80) refuse(rules, `refusing a header with a negative or oversized ${field}`);
+    let value = 0;
+    for (let i = 1; i < bytes.length; i++) value = value * 256 + bytes[i];
+    if (!Number.isSafeInteger(value)) refuse(rules, `refusing a header whose ${field} is too large`);
+    return value;
+  }
+  const text = bytes.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  if (text === '') return 0;
+  if (!/^[0-7]+$/.test(text)) refuse(rules, `refusing a corrupt header: ${field} ${quote(text)} is not an octal number`);
+  const value = parseInt(text, 8);
+  if (!Number.isSafeInteger(value)) refuse(rules, `refusing a header whose ${field} is too large`);
+  return value;
+}
+
+function checksumOk(header: Buffer): boolean {
+  const stored = header.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  if (!/^[0-7]+$/.test(stored)) return false;
+  let unsigned = 8 * 32;
+  let signed = 8 * 32;
+  for (let i = 0; i < BLOCK; i++) {
+    if (i >= 148 && i < 156) continue;
+    unsigned += header[i];
+    signed += (header[i] << 24) >> 24;
+  }
+  const expected = parseInt(stored, 8);
+  return expected === unsigned || expected === signed;
+}
+
+const isZeroBlock = (block: Buffer): boolean => block.every((b) => b === 0);
+
+/** PAX records: `<length> <key>=<value>\n`, each length counting the whole record. */
+function parsePax(rules: TarRules, data: Buffer): Map<string, string> {
+  const records = new Map<string, string>();
+  let at = 0;
+  while (at < data.length) {
+    const space = data.indexOf(0x20, at);
+    const lengthText = space < 0 ? '' : data.subarray(at, space).toString('latin1');
+    const length = Number(lengthText);
+    if (!/^[1-9][0-9]*$/.test(lengthText) || at + length > data.length || data[at + length - 1] !== 0x0a) {
+      refuse(rules, 'refusing a corrupt PAX extended header');
+    }
+    const record = decodeText(rules, data.subarray(space + 1, at + length - 1), 'PAX record');
+    const eq = record.indexOf('=');
+    if (eq <= 0) refuse(rules, 'refusing a corrupt PAX extended header');
+    records.set(record.slice(0, eq), record.slice(eq + 1));
+    at += length;
+  }
+  return records;
+}
+
+function paxNumber(rules: TarRules, value: string, key: string): number {
+  if (!/^[0-9]{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) refuse(rules, `refusing a PAX header whose ${key} is ${quote(value)}`);
+  return Number(value);
+}
+
+/** A member's name, made relative and normalized; refused when it could leave the target or mislead a reader. */
+export function normalizeEntryName(rules: TarRules, raw: string, isDirectory: boolean): string {
+  if (raw === '') refuse(rules, 'refusing an entry with an empty name');
+  if (CONTROL.test(raw)) refuse(rules, `refusing entry ${quote(raw)}: control characters in the name`);
+  if (Buffer.byteLength(raw) > MAX_PATH_BYTES) refuse(rules, `refusing an entry whose name is longer than ${MAX_PATH_BYTES} bytes`);
+  if (raw.startsWith('/')) refuse(rules, `refusing entry ${quote(raw)}: absolute paths are not allowed`);
+  let name = raw.replace(/^(\.\/)+/, '');
+  if (isDirectory || name.endsWith('/')) name = name.replace(/\/+$/, '');
+  if (name === '' || name === '.') return '.';
+  const parts = name.split('/');
+  if (parts.includes('..')) refuse(rules, `refusing entry ${quote(raw)}: '..' would leave the target directory`);
+  if (parts.some((p) => p === '' || p === '.')) refuse(rules, `refusing entry ${quote(raw)}: the name is not normalized`);
+  if (parts.some((p) => Buffer.byteLength(p) > MAX_COMPONENT_BYTES)) refuse(rules, `refusing entry ${quote(raw)}: a name component is longer than ${MAX_COMPONENT_BYTES} bytes`);
+  if (rules.layout === 'flat') {
+    if (parts.length > 1) refuse(rules, `refusing entry ${quote(raw)}: it holds files at its top level only`);
+    if (name.includes('\\')) refuse(rules, `refusing entry ${quote(raw)}: backslash in the name`);
+  }
+  return name;
+}
+
+const TYPES: Record<string, EntryKind> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  S: 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
+};
+
+interface Pending {
+  pax: Map<string, string>;
+  longName?: string;
+  longLink?: string;
+}
+
+/** What the tree rules remember of earlier entries: kinds by path. */
+class TreeIndex {
+  private readonly kinds = new Map<string, EntryKind>();
+
+  check(rules: TarRules, entry: { path: string; kind: EntryKind; linkTarget?: string }): void {
+    const { path, kind } = entry;
+    if (this.kinds.has(path)) refuse(rules, `refusing tarball: entry ${quote(path)} appears twice`);
+    for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1)) {
+      const parent = this.kinds.get(path.slice(0, at));
+      if (parent !== undefined && parent !== 'directory') {
+        refuse(rules, `refusing entry ${quote(path)}: it lies below ${quote(path.slice(0, at))}, which is a ${parent}, not a directory`);
+      }
+    }
+    if (kind === 'hardlink' && this.kinds.get(entry.linkTarget!) !== 'file') {
+      refuse(rules, `refusing hard link ${quote(path)}: its target ${quote(entry.linkTarget!)} is not a regular file earlier in the archive`);
+    }
+    if (kind === 'block-device') refuse(rules, `refusing entry ${quote(path)}: block devices are not allowed`);
+    if ((kind === 'character-device' || kind === 'fifo') && !/^dev\/[^/]+$/.test(path)) {
+      refuse(rules, `refusing entry ${quote(path)}: device and FIFO entries are allowed only in dev/`);
+    }
+    this.kinds.set(path, kind);
+  }
+}
+
+/** An old-GNU sparse map: 24-byte (offset, length) pairs in the header and in extension blocks. */
+async function readSparseMap(rules: TarRules, source: ByteSource, header: Buffer, storedSize: number): Promise<{ regions: Region[]; size: number }> {
+  const regions: Region[] = [];
+  const take = (bytes: Buffer, count: number, name: string): void => {
+    for (let i = 0; i < count; i++) {
+      const pair = bytes.subarray(i * 24, i * 24 + 24);
+      if (pair[0] === 0) continue;
+      regions.push({ offset: parseNumber(rules, pair.subarray(0, 12), `${name} sparse offset`), length: parseNumber(rules, pair.subarray(12, 24), `${name} sparse length`) });
+    }
+  };
+  take(header.subarray(386, 482), 4, 'header');
+  let extended = header[482] !== 0;
+  while (extended) {
+    const block = await source.read(BLOCK);
+    if (block.length < BLOCK) refuse(rules, 'truncated tarball: the archive ends in the middle of a sparse map');
+    take(block.subarray(0, 504), 21, 'extended');
+    extended = block[504] !== 0;
+    if (regions.length > MAX_SPARSE_REGIONS) refuse(rules, `refusing a sparse file of more than ${MAX_SPARSE_REGIONS} data runs`);
+  }
+  const size = parseNumber(rules, header.subarray(483, 495), 'sparse real size');
+  let end = 0;
+  let stored = 0;
+  for (const r of regions) {
+    if (r.offset < end || r.offset + r.length > size) refuse(rules, 'refusing a sparse file whose map overlaps, goes backwards or runs past its size');
+    end = r.offset + r.length;
+    stored += r.length;
+  }
+  if (stored !== storedSize) refuse(rules, `refusing a sparse file whose map holds ${stored} bytes but which stores ${storedSize}`);
+  return { regions: regions.filter((r) => r.length > 0), size };
+}
+
+/**
+ * The vetted entries of an (uncompressed) tar stream. Each entry's body must
+ * be read, or is skipped, before the next entry is produced.
+ */
+export async function* readTar(input: AsyncIterable<Uint8Array>, rules: TarRules): AsyncGenerator<TarEntry> {
+  const source = new ByteSource(input);
+  const tree = rules.layout === 'tree' ? new TreeIndex() : undefined;
+  const seen = new Set<string>();
+  let count = 0;
+  let pending: Pending = { pax: new Map() };
+
+  /** The data of a metadata entry (PAX header, long name), bounded. */
+  const metadata = async (size: number, limit: number, what: string): Promise<Buffer> => {
+    if (size > limit) refuse(rules, `refusing a ${what} of ${size} bytes (at most ${limit})`);
+    const data = await source.read(size);
+    if (data.length < size) refuse(rules, 'truncated tarball: the archive ends in the middle of an entry');
+    await skipPadding(size);
+    return data;
+  };
+  const skipPadding = async (size: number): Promise<void> => {
+    const padding = (BLOCK - (size % BLOCK)) % BLOCK;
+    if (padding > 0 && (await source.read(padding)).length < padding) refuse(rules, 'truncated tarball: the archive ends in the middle of an entry');
+  };
+
+  try {
+    for (;;) {
+      const header = await source.read(BLOCK);
+      if (header.length === 0) return; // no end-of-archive blocks; gzip's trailer vouches for completeness
+      if (header.length < BLOCK) refuse(rules, 'truncated tarball: the archive ends in the middle of a header');
+      if (isZeroBlock(header)) {
+        await expectOnlyZeros(rules, source);
+        if (pending.pax.size > 0 || pending.longName !== undefined || pending.longLink !== undefined) refuse(rules, 'refusing tarball: an extended header without an entry');
+        return;
+      }
+      if (!checksumOk(header)) refuse(rules, 'not a tar archive, or a corrupt one (a header checksum does not match)');
+      const magic = header.subarray(257, 263).toString('latin1');
+      const gnu = magic === 'ustar ' && header[263] === 0x20;
+      if (magic !== 'ustar\0' && !gnu) refuse(rules, 'not a ustar, GNU or PAX tar archive (a header has no ustar magic)');
+      const typeflag = String.fromCharCode(header[156]);
+      const storedSize = parseNumber(rules, header.subarray(124, 136), 'size');
+
+      if (typeflag === 'x' || typeflag === 'g') {
+        const records = parsePax(rules, await metadata(storedSize, MAX_PAX_BYTES, 'PAX extended header'));
+        if ([...records.keys()].some((k) => k.startsWith('GNU.sparse.'))) refuse(rules, 'refusing a PAX sparse file; store sparse files in the GNU format (GNU tar --sparse --format=gnu)');
+        if (typeflag === 'g') {
+          if (['path', 'linkpath', 'size'].some((k) => records.has(k))) refuse(rules, 'refusing a global PAX header that renames or resizes entries');
+        } else {
+          for (const [k, v] of records) pending.pax.set(k, v);
+        }
+        continue;
+      }
+      if (typeflag === 'L' || typeflag === 'K') {
+        const text = decodeText(rules, await metadata(storedSize, MAX_PATH_BYTES + 1, 'GNU long name'), 'long name');
+        if (typeflag === 'L') pending.longName = text;
+        else pending.longLink = text;
+        continue;
+      }
+      const kind = TYPES[typeflag];
+      if (!kind) refuse(rules, `refusing an entry of tar type ${quote(typeflag)}; only files, directories, links and (in OS images) devices are allowed`);
+
+      const pax = pending.pax;
+      let rawName = pax.get('path') ?? pending.longName;
+      if (rawName === undefined) {
+        rawName = decodeText(rules, header.subarray(0, 100), 'name');
+        const prefix = gnu ? '' : decodeText(rules, header.subarray(345, 500), 'name prefix');
+        if (prefix !== '') rawName = `${prefix}/${rawName}`;
+      }
+      const rawLink = pax.get('linkpath') ?? pending.longLink ?? decodeText(rules, header.subarray(157, 257), 'link name');
+      const xattrs = [...pax.keys()].filter((k) => k.startsWith('SCHILY.xattr.')).map((k) => k.slice('SCHILY.xattr.'.length));
+      const dataSize = pax.has('size') ? paxNumber(rules, pax.get('size')!, 'size') : storedSize;
+      const uid = pax.has('uid') ? paxNumber(rules, pax.get('uid')!, 'uid') : parseNumber(rules, header.subarray(108, 116), 'uid');
+      const gid = pax.has('gid') ? paxNumber(rules, pax.get('gid')!, 'gid') : parseNumber(rules, header.subarray(116, 124), 'gid');
+      pending = { pax: new Map() };
+
+      const path = normalizeEntryName(rules, rawName, kind === 'directory');
+      if (path === '.' && kind !== 'directory') refuse(rules, `refusing entry ${quote(rawName)}: the archive's root can only be a directory`);
+      if (rules.layout === 'flat' && kind !== 'file' && path !== '.') {
+        refuse(rules, `refusing entry ${quote(path)}: a ${kind}; it holds regular files only`);
+      }
+      if (kind !== 'file' && dataSize !== 0) refuse(rules, `refusing entry ${quote(path)}: a ${kind} with ${dataSize} bytes of data`);
+
+      let linkTarget: string | undefined;
+      if (kind === 'symlink') {
+        if (rawLink === '' || CONTROL.test(rawLink) || Buffer.byteLength(rawLink) > MAX_PATH_BYTES) refuse(rules, `refusing symlink ${quote(path)}: its target is empty, too long or holds control characters`);
+        linkTarget = rawLink;
+      } else if (kind === 'hardlink') {
+        linkTarget = normalizeEntryName(rules, rawLink, false);
+      }
+
+      let size = kind === 'file' ? dataSize : 0;
+      let sparse: Region[] | undefined;
+      if (typeflag === 'S') {
+        if (!gnu) refuse(rules, `refusing entry ${quote(path)}: a sparse file in a non-GNU header`);
+        const map = await readSparseMap(rules, source, header, dataSize);
+        sparse = map.regions;
+        size = map.size;
+      }
+      if (size > rules.maxFileBytes) refuse(rules, `refusing entry ${quote(path)}: ${size} bytes, more than the ${rules.maxFileBytes} allowed`);
+
+      if (path === '.') {
+        // The root directory entry (`./`) of archives made with `tar -C dir .`.
+        if (seen.has('.')) refuse(rules, 'refusing tarball: entry "." appears twice');
+        seen.add('.');
+        continue;
+      }
+      if (++count > rules.maxEntries) refuse(rules, `refusing tarball: more than ${rules.maxEntries} entries`);
+      if (tree) tree.check(rules, { path, kind, linkTarget });
+      else if (seen.has(path)) refuse(rules, `refusing tarball: entry ${quote(path)} appears twice`);
+      else seen.add(path);
+
+      const state = { left: dataSize, finished: false };
+      yield {
+        path,
+        kind,
+        mode: parseNumber(rules, header.subarray(100, 108), 'mode') & 0o7777,
+        uid,
+        gid,
+        size,
+        storedSize: dataSize,
+        linkTarget,
+        sparse,
+        xattrs,
+        body: async function* body() {
+          if (state.finished) throw new Error(`the body of ${quote(path)} was asked for after the next entry`);
+          while (state.left > 0) {
+            const chunk = await source.chunk(state.left);
+            if (!chunk) refuse(rules, `truncated tarball: the archive ends in the middle of ${quote(path)}`);
+            state.left -= chunk.length;
+            yield chunk;
+          }
+        },
+      };
+      // Whatever the consumer left unread is skipped, then the padding to the next block.
+      state.finished = true;
+      const rest = state.left + ((BLOCK - (dataSize % BLOCK)) % BLOCK);
+      let skipped = 0;
+      for await (const chunk of source.take(rest)) skipped += chunk.length;
+      if (skipped < rest) refuse(rules, `truncated tarball: the archive ends in the middle of ${quote(path)}`);
+    }
+  } finally {
+    await source.close();
+  }
+}
+
+/** After the end-of-archive block, GNU tar pads with zeros; anything else is hidden data. */
+async function expectOnlyZeros(rules: TarRules, source: ByteSource): Promise<void> {
+  let total = 0;
+  for (;;) {
+    const chunk = await source.chunk(64 * 1024);
+    if (!chunk) return;
+    total += chunk.length;
+    if (!chunk.every((b) => b === 0)) refuse(rules, 'refusing tarball: it holds data after the end of the archive');
+    if (total > MAX_TRAILING_BYTES) refuse(rules, 'refusing tarball: more than 16 MiB after the end of the archive');
+  }
+}
+
+/**
+ * A file entry's bytes where they belong: `{offset, data}` pieces in order.
+ * Holes of a sparse file are not produced; they read as zeros.
+ */
+export async function* fileRegions(entry: TarEntry): AsyncGenerator<{ offset: number; data: Buffer }> {
+  const regions = entry.sparse ?? [{ offset: 0, length: entry.storedSize }];
+  let index = 0;
+  let within = 0;
+  for await (const chunk of entry.body()) {
+    let at = 0;
+    while (at < chunk.length) {
+      while (index < regions.length && within === regions[index].length) {
+        index++;
+        within = 0;
+      }
+      const region = regions[index];
+      const n = Math.min(chunk.length - at, region.length - within);
+      yield { offset: region.offset + within, data: chunk.subarray(at, at + n) };
+      within += n;
+      at += n;
+    }
+  }
+}

@@ -1,3 +1,6 @@
+// The AWS SDK warns on Node.js 20 about releases we do not use (see bin/stemcell.js).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',

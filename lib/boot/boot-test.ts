@@ -19,6 +19,8 @@ export interface BootTestOptions {
   readonly memoryMiB?: number;
   /** Scratch space for the unpacked disk (sparse, up to the disk size). @default /var/tmp */
   readonly scratchRoot?: string;
+  /** apt-get install missing host packages (QEMU, OVMF). @default false */
+  readonly installHostPackages?: boolean;
   readonly say?: (line: string) => void;
 }
 
@@ -59,7 +61,7 @@ function qemuArgs(disk: string, format: string, firmware: 'bios' | 'efi', memory
 
 export async function bootTest(options: BootTestOptions): Promise<BootTestResult> {
   const say = options.say ?? (() => undefined);
-  ensureHostPackages(['boot-test'], false);
+  ensureHostPackages(['boot-test'], options.installHostPackages ?? false, say);
   return withScratch(
     'boot',
     async (scratch) => {

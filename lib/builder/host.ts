@@ -121,8 +121,8 @@ export function installHostPackages(packages: readonly string[], say: (line: str
  * Make sure the packages of `groups` are installed: install the missing ones
  * with apt-get when `install` is set, or say exactly what to install.
  */
-export function ensureHostPackages(groups: readonly string[], install: boolean, say: (line: string) => void = () => undefined): void {
-  const packages = hostPackagesFor(groups);
+export function ensureHostPackages(groupNames: readonly string[], install: boolean, say: (line: string) => void = () => undefined, groups = hostPackageGroups()): void {
+  const packages = hostPackagesFor(groupNames, groups);
   const missing = missingHostPackages(packages);
   if (missing.length === 0) return;
   const names = missing.map((p) => p.name);

@@ -8,7 +8,7 @@ import { digestFile } from '../digests';
 import { EnvironmentError, UsageError } from '../errors';
 import { osImageTarballName } from '../stemcell/os-image';
 import { ensureHostPackages, requireDirectory, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
-import { prepareOutputDirectory } from './output';
+import { makeDirectories, prepareOutputDirectory } from './output';
 import { checkOwnStages, composeCollection, OsImageBuildRequest, OsImageSettings, osImageStageSettings, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
 import { requireUnlocked, runCollection, StageResult } from './stage-runner';
 import { renderSettingsEnv } from './stage-settings';
@@ -123,7 +123,7 @@ export async function buildOsImage(options: BuildOsImageOptions, plan = prepareO
   const { settings, work, collection, stagesPath } = plan;
   const startedAt = new Date().toISOString();
 
-  fs.mkdirSync(work, { recursive: true });
+  makeDirectories(work);
   fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(osImageStageSettings(settings)), { mode: 0o600 });
   const collectionFile = path.join(work, 'collection');
   fs.writeFileSync(collectionFile, collection);

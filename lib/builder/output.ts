@@ -18,15 +18,29 @@ function reason(e: unknown): string {
     EDQUOT: 'disk quota exceeded',
     ENOTDIR: 'a part of the path is not a directory',
     EEXIST: 'a file of that name exists',
+    ENOENT: 'the file system refuses new directories there',
   };
   return why[error.code ?? ''] ?? error.message;
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's own recursive mkdir spins forever
+ * where the kernel answers ENOENT for a directory that exists (`/proc/x`).
+ */
+export function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); !fs.existsSync(at); at = path.dirname(at)) {
+    missing.unshift(at);
+    if (path.dirname(at) === at) break;
+  }
+  for (const d of missing) fs.mkdirSync(d);
 }
 
 /** Make `dir` when missing and check that files can be written in it; returns the absolute path. */
 export function prepareOutputDirectory(dir: string): string {
   const resolved = path.resolve(dir);
   try {
-    fs.mkdirSync(resolved, { recursive: true });
+    makeDirectories(resolved);
   } catch (e) {
     throw new EnvironmentError(`cannot create the output directory ${dir} (${reason(e)}); pass another --out`);
   }

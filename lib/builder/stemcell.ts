@@ -16,7 +16,7 @@ import { refuseExisting, writeTarball } from '../stemcell/tarball';
 import { ensureHostPackages, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
 import { buildOsImage, checkWorkDirectory, DEFAULT_OUT_DIR, DEFAULT_WORK_ROOT, prepareOsImageBuild } from './os-image';
 import { aptStageSettings, collectionStages, resolveOsImageSettings } from './os-image-settings';
-import { prepareOutputDirectory } from './output';
+import { makeDirectories, prepareOutputDirectory } from './output';
 import { requireUnlocked, runCollection, StageResult } from './stage-runner';
 import { renderSettingsEnv, StemcellStageSettings } from './stage-settings';
 
@@ -152,7 +152,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   }
 
   const outputDir = path.join(work, 'stemcell');
-  fs.mkdirSync(work, { recursive: true });
+  makeDirectories(work);
   const settings = stemcellStageSettings(def, version, aptStageSettings(apt), { osImage, agentBinary: options.agentBinary, blobstoreClis: options.blobstoreClis ?? [], outputDir });
   fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings), { mode: 0o600 });
   say(`building ${stemcellName(def)} ${version} (${def.firmware}) in ${work}`);

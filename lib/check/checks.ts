@@ -1,9 +1,12 @@
 /**
- * The hardening every stemcell OS image must carry (DESIGN.md), as named
- * checks. Each check reads the image through a CheckContext and says what it
+ * The hardening every stemcell OS image must carry (docs/hardening.md), as
+ * named checks; the lists (modules, kernel parameters, setuid programs) come
+ * from the files the stages install (policy.ts). Each check reads the image through a CheckContext and says what it
  * found, so a failure tells the operator what to fix.
  */
+import * as path from 'node:path';
 import { CheckContext } from './context';
+import { BLACKLISTED_MODULES, SETUID_ALLOWED, SYSCTL } from './policy';
 
 export interface Outcome {
   readonly ok: boolean;
@@ -110,8 +113,6 @@ function memberOf(user: string, group: string): Check {
   };
 }
 
-const BLACKLISTED_MODULES = ['usb-storage', 'bluetooth', 'sctp', 'dccp', 'rds', 'tipc', 'udf', 'cramfs', 'freevxfs', 'jffs2', 'hfs', 'hfsplus', 'firewire-core'];
-const SETUID_ALLOWED = new Set(['/usr/bin/su', '/usr/bin/sudo', '/usr/bin/sudoedit', '/bin/su', '/bin/sudo']);
 
 function moduleBlacklisted(module: string): Check {
   return {
@@ -170,24 +171,7 @@ export const CHECKS: readonly Check[] = [
   unitEnabled('ssh.host-key-regeneration', 'regenerate-ssh-host-keys.service', 'new host keys at first boot'),
 
   // --- sysctl
-  sysctl('net.ipv4.ip_forward', '0'),
-  sysctl('net.ipv4.tcp_syncookies', '1'),
-  sysctl('kernel.randomize_va_space', '2'),
-  sysctl('kernel.dmesg_restrict', '1'),
-  sysctl('kernel.kptr_restrict', '1'),
-  sysctl('fs.suid_dumpable', '0'),
-  sysctl('net.ipv4.tcp_keepalive_time', '120'),
-  sysctl('net.ipv4.tcp_keepalive_intvl', '30'),
-  sysctl('net.ipv4.tcp_keepalive_probes', '8'),
-  sysctl('net.ipv4.conf.all.accept_source_route', '0'),
-  sysctl('net.ipv6.conf.all.accept_source_route', '0'),
-  sysctl('net.ipv4.conf.all.accept_redirects', '0'),
-  sysctl('net.ipv6.conf.all.accept_redirects', '0'),
-  sysctl('net.ipv4.conf.all.secure_redirects', '0'),
-  sysctl('net.ipv4.conf.all.send_redirects', '0'),
-  sysctl('net.ipv4.conf.all.log_martians', '1'),
-  sysctl('net.ipv4.conf.all.rp_filter', '1'),
-  sysctl('net.ipv4.icmp_echo_ignore_broadcasts', '1'),
+  ...SYSCTL.map(([key, value]) => sysctl(key, value)),
 
   // --- users, groups, sudo, su
   {
@@ -284,7 +268,7 @@ export const CHECKS: readonly Check[] = [
   fileMode('/root', 0o700, false),
   {
     id: 'files.setuid-allowlist',
-    title: 'setuid/setgid only on su, sudo, sudoedit',
+    title: `setuid/setgid only on ${[...SETUID_ALLOWED].map((p) => path.posix.basename(p)).join(', ')}`,
     run: (ctx) => {
       const found = [...ctx.fs.entries()].filter((e) => e.type === 'file' && (e.mode & 0o6000) !== 0 && !SETUID_ALLOWED.has(e.path)).map((e) => `${e.path} (${octal(e.mode)})`);
       return found.length === 0 ? pass('only the allowed ones') : fail(`also on: ${found.join(', ')}`);

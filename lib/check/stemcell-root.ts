@@ -13,9 +13,9 @@ import { onExit, withScratch } from '../scratch';
 import { rootPartitionOf, SECTOR_BYTES } from '../stemcell/disk-layout';
 import { DirectoryView, FsView } from './fs-view';
 
-export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) => Promise<T> | T): Promise<T> {
+export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) => Promise<T> | T, installHostPackages = false): Promise<T> {
   requireRoot('checking a stemcell (it mounts the image read-only)');
-  ensureHostPackages(['check'], false);
+  ensureHostPackages(['check'], installHostPackages);
   return withScratch('check', async (scratch) => {
     const disk = await unpackDisk(tarball, scratch);
     let raw = disk.file;

@@ -15,9 +15,10 @@ export function checkCommand(io: CliIo): Command {
     .description('Check the hardening of an OS image, a stemcell (its disk mounted read-only, as root) or a root directory.')
     .argument('<target>', 'an OS image .tgz, a stemcell .tgz or a directory')
     .option('--json', 'print a JSON report instead of a table')
+    .option('--install-host-packages', 'apt-get install missing host packages (to mount a stemcell\'s disk) first')
     .addHelpText('after', '\nA .tgz with a stemcell.MF is a stemcell, any other an OS image. Exits 1 when any check fails.')
-    .action(async (target: string, options: { json?: boolean }) => {
-      const report = await checkTarget(target);
+    .action(async (target: string, options: { json?: boolean; installHostPackages?: boolean }) => {
+      const report = await checkTarget(target, options.installHostPackages);
       io.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
       if (report.failed > 0) throw new InvalidStemcellError(`${report.failed} of ${report.results.length} checks failed on ${target}`);
     });

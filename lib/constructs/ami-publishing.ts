@@ -149,7 +149,7 @@ export class AmiPublishing extends Construct {
     }
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'Node.js 22 is the runtime the farm targets and tests (DESIGN.md); it is supported by Lambda until 2027. Moving to 24 is a deliberate upgrade, not a default.',
+      reason: 'Node.js 22 is the runtime the farm targets and tests (the bundles are built for and tested on it); it is supported by Lambda until 2027. Moving to 24 is a deliberate upgrade, not a default.',
     });
     Validations.of(this).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*::image/*]`,

@@ -114,6 +114,9 @@ export function renderManifest(manifest: StemcellManifest): string {
   return text;
 }
 
+/** The yaml library's messages quote the offending source over several lines; the first says it. */
+const firstLine = (message: string): string => message.split('\n')[0].trim();
+
 function fail(problem: string): never {
   throw new InvalidStemcellError(`stemcell.MF: ${problem}`);
 }
@@ -153,12 +156,12 @@ export function parseManifest(text: string): StemcellManifest {
   let doc: unknown;
   try {
     const document = parseDocument(text, { uniqueKeys: true });
-    if (document.errors.length > 0) fail(`not valid YAML: ${document.errors[0].message}`);
+    if (document.errors.length > 0) fail(`not valid YAML: ${firstLine(document.errors[0].message)}`);
     doc = document.toJS({ maxAliasCount: MAX_YAML_ALIASES });
   } catch (e) {
     if (e instanceof InvalidStemcellError) throw e;
     // The yaml library's answer to an alias bomb is a ReferenceError, to deep nesting a RangeError.
-    fail(/alias/i.test((e as Error).message) ? `too many YAML aliases (at most ${MAX_YAML_ALIASES}); a manifest needs none` : `not a YAML document a manifest can be (${(e as Error).message})`);
+    fail(/alias/i.test((e as Error).message) ? `too many YAML aliases (at most ${MAX_YAML_ALIASES}); a manifest needs none` : `not a YAML document a manifest can be (${firstLine((e as Error).message)})`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) fail(`expected a YAML mapping, got ${describe(doc)}`);
   const m = doc as Record<string, unknown>;

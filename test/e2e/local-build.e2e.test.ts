@@ -21,13 +21,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TarballView } from '../../lib/check/fs-view';
+import { loopDevicesBelow } from '../../lib/scratch';
 import { defineStemcell, heavyManifest, readStemcellTarball, renderManifest, writeTarball } from '../../lib/stemcell';
 import { requireRootForSuite } from '../helpers/root';
 
 const CLI = path.join(__dirname, '..', '..', 'bin', 'stemcell.js');
 const ROOT = fs.mkdtempSync('/var/tmp/stemcell-e2e-');
 const WORK = path.join(ROOT, 'work');
-const OUT = path.join(ROOT, 'out', 'bosh-debian-bookworm-os-image.tgz');
+const OUT_DIR = path.join(ROOT, 'out');
+const OUT = path.join(OUT_DIR, 'bosh-debian-bookworm-os-image.tgz');
 
 function stemcell(args: string[], logName: string): { code: number | null; out: string; log: string } {
   const logFile = path.join(ROOT, `${logName}.log`);
@@ -82,14 +84,14 @@ fs.writeFileSync(
   '#!/usr/bin/env bash\nsource "$STEMCELL_LIB/common.sh"\nprintf "ACME build\\n" | write_file /etc/acme-build 0644\n',
 );
 
-const buildArgs = ['build-os-image', '--os', 'debian-bookworm', '--work', WORK, '--out', OUT, '--extra-packages', 'jq', '--add-stage', OWN_STAGE, '--install-host-packages'];
+const buildArgs = ['build-os-image', '--os', 'debian-bookworm', '--work', WORK, '--out', OUT_DIR, '--extra-packages', 'jq', '--add-stage', OWN_STAGE, '--install-host-packages'];
 
 describe('debian-bookworm OS image', () => {
   it('releases every mount when interrupted in the middle of bootstrapping', async () => {
     const work = path.join(ROOT, 'interrupted');
     // Interrupt once mmdebstrap has the package cache and the chroot's file systems mounted.
     const { code, log } = await interruptWhen(
-      ['build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted.tgz'), '--install-host-packages'],
+      ['build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted'), '--install-host-packages'],
       () => mountsBelow(work).length >= 3,
       200,
       'SIGINT',
@@ -97,7 +99,7 @@ describe('debian-bookworm OS image', () => {
     expect(code).toBe(130);
     expect(log).toMatch(/interrupted \(SIGINT\) during stage bootstrap/);
     expectNothingHeldBelow(work);
-    expect(fs.existsSync(path.join(ROOT, 'interrupted.tgz'))).toBe(false);
+    expect(fs.readdirSync(path.join(ROOT, 'interrupted'))).toEqual([]);
     fs.rmSync(work, { recursive: true, force: true });
   });
 
@@ -107,7 +109,7 @@ describe('debian-bookworm OS image', () => {
     expect(r.code).toBe(4);
     expect(r.log).toMatch(/cannot find \/opt\/acme\/installer/);
     expect(r.log).toMatch(/stage customize failed \(exit 7\)/);
-    expect(r.log).toMatch(/run the same command with --resume-from customize/);
+    expect(r.log).toMatch(/^stemcell: stage customize failed; the work directory .* is kept: after fixing the cause, run the same command with --resume-from customize$/m);
     expect(mountsBelow(WORK)).toEqual([]);
     expect(fs.existsSync(OUT)).toBe(false);
     expect(fs.readdirSync(path.dirname(OUT))).toEqual([]);
@@ -246,6 +248,34 @@ describe('stemcells from that OS image', () => {
     expect(report.results.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['boot.grub-cfg-mode', 'boot.kernel-args', 'agent.settings']));
     expect(r.code).toBe(0);
     expect(mountsBelow('/var/tmp')).toEqual([]);
+  });
+
+  it('tells a stemcell by its manifest, not by the order of its entries', async () => {
+    const dir = fs.mkdtempSync(path.join(ROOT, 'image-first-'));
+    const contents = await readStemcellTarball(tarballIn('aws'), { extractTo: dir });
+    const first = path.join(dir, 'image-first.tgz');
+    await writeTarball(first, contents.entries.map((e) => ({ name: e.name, path: path.join(dir, e.name) })), { first: 'image', pigz: true });
+    expect((await readStemcellTarball(first)).entries[0].name).toBe('image');
+    const r = stemcell(['check', '--json', first], 'check-image-first');
+    const report = JSON.parse(r.out);
+    expect(report.results.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
+    expect(report.results.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['boot.kernel-installed', 'agent.settings']));
+    expect(r.code).toBe(0);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it.each([
+    ['check', /^stemcell-check-/, (scratch: string) => mountsBelow(scratch).length > 0],
+    ['boot-test', /^stemcell-boot-/, (scratch: string) => fs.existsSync(path.join(scratch, 'console.log'))],
+  ])('releases the disk, mounts, loop devices and QEMU when %s is interrupted', async (command, pattern, busy) => {
+    const scratch = (): string | undefined => fs.readdirSync('/var/tmp').filter((f) => pattern.test(f)).map((f) => path.join('/var/tmp', f))[0];
+    const { code, log } = await interruptWhen([command, tarballIn('aws')], () => scratch() !== undefined && busy(scratch()!), 100, 'SIGINT');
+    expect(code).toBe(130);
+    expect(log).toMatch(/interrupted \(SIGINT\); scratch space and partial outputs released/);
+    expect(scratch()).toBeUndefined();
+    expect(mountsBelow('/var/tmp/stemcell-')).toEqual([]);
+    expect(loopDevicesBelow('/var/tmp')).toEqual([]);
+    expect(spawnSync('pgrep', ['-f', 'qemu-system-x86_64']).status).toBe(1);
   });
 
   it('boots the AWS stemcell (BIOS) to a login prompt with the agent started by runit', () => {

@@ -14,6 +14,8 @@ import { tempDir } from './stemcells';
 
 export const STAGES = path.join(__dirname, '..', '..', 'stage-scripts', 'stages');
 export const LIB = path.join(__dirname, '..', '..', 'stage-scripts', 'lib');
+/** /etc/pam.d and /etc/login.defs as the distribution ships them (test/fixtures/distribution-files). */
+export const DISTRIBUTION_FILES = path.join(__dirname, '..', 'fixtures', 'distribution-files');
 
 /**
  * settings.env as a build renders it: an OS image build's, or with `stemcell`
@@ -50,11 +52,8 @@ export function dryRun(
 ): DryRun & { status: number | null; stderr: string; work: string } {
   const work = tempDir('dry-run-');
   const chroot = path.join(work, 'chroot');
-  // The few files stages edit in place rather than write.
-  fs.mkdirSync(path.join(chroot, 'etc', 'pam.d'), { recursive: true });
-  fs.writeFileSync(path.join(chroot, 'etc', 'pam.d', 'su'), 'auth       sufficient pam_rootok.so\n# auth       required   pam_wheel.so\n');
-  fs.writeFileSync(path.join(chroot, 'etc', 'pam.d', 'login'), 'auth optional pam_faildelay.so nullok\n');
-  fs.writeFileSync(path.join(chroot, 'etc', 'login.defs'), 'UMASK\t\t022\n');
+  // The files stages edit in place rather than write, as the distribution ships them.
+  fs.cpSync(path.join(DISTRIBUTION_FILES, 'etc'), path.join(chroot, 'etc'), { recursive: true });
   fs.writeFileSync(path.join(work, 'settings.env'), settingsEnv(os, work, request, extra));
   options.before?.(work);
   const r = spawnSync('bash', [path.join(STAGES, stage, 'apply.sh')], {

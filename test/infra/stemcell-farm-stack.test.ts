@@ -69,24 +69,51 @@ describe('buckets', () => {
 });
 
 describe('network', () => {
-  it('defaults to public subnets in two zones, no NAT gateway, flow logs on', () => {
+  type Resource = { Properties: Record<string, unknown> };
+  /** Each subnet: its zone (index into the region's zones), public or not, and where its default route goes. */
+  function subnets(t: Template): { zone: number; public: boolean; publicIps: boolean; cidr: string; defaultRoute: string }[] {
+    const routes = Object.values(t.findResources('AWS::EC2::Route')) as Resource[];
+    const associations = Object.values(t.findResources('AWS::EC2::SubnetRouteTableAssociation')) as Resource[];
+    return Object.entries(t.findResources('AWS::EC2::Subnet') as Record<string, Resource>)
+      .map(([id, subnet]) => {
+        const table = (associations.find((a) => (a.Properties.SubnetId as { Ref: string }).Ref === id)!.Properties.RouteTableId as { Ref: string }).Ref;
+        const route = routes.find((r) => (r.Properties.RouteTableId as { Ref: string }).Ref === table && r.Properties.DestinationCidrBlock === '0.0.0.0/0');
+        const target = route ? Object.keys(route.Properties).find((k) => k === 'GatewayId' || k === 'NatGatewayId') ?? 'other' : 'none';
+        return {
+          zone: (subnet.Properties.AvailabilityZone as { 'Fn::Select': [number, unknown] })['Fn::Select'][0],
+          public: (subnet.Properties.Tags as { Key: string; Value: string }[]).some((tag) => tag.Key === 'aws-cdk:subnet-type' && tag.Value === 'Public'),
+          publicIps: subnet.Properties.MapPublicIpOnLaunch === true,
+          cidr: subnet.Properties.CidrBlock as string,
+          defaultRoute: target,
+        };
+      })
+      .sort((a, b) => a.cidr.localeCompare(b.cidr));
+  }
+
+  it('defaults to a public subnet in each of two zones, routed to the internet gateway, no NAT gateway, flow logs on', () => {
     const t = template();
-    t.resourceCountIs('AWS::EC2::Subnet', 2);
+    expect(subnets(t)).toEqual([
+      { zone: 0, public: true, publicIps: true, cidr: '10.42.0.0/24', defaultRoute: 'GatewayId' },
+      { zone: 1, public: true, publicIps: true, cidr: '10.42.1.0/24', defaultRoute: 'GatewayId' },
+    ]);
     t.resourceCountIs('AWS::EC2::NatGateway', 0);
     t.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs' });
     t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
-    t.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' });
+    t.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', ServiceName: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith(['.s3'])]) }) });
   });
 
-  it('offers private subnets behind NAT', () => {
+  it('offers private subnets behind a NAT gateway per zone', () => {
     const t = template({ privateSubnets: 'true', natGateways: '2' });
-    t.resourceCountIs('AWS::EC2::Subnet', 4);
+    const all = subnets(t);
+    expect(all.filter((s) => s.public).map((s) => [s.zone, s.defaultRoute])).toEqual([[0, 'GatewayId'], [1, 'GatewayId']]);
+    expect(all.filter((s) => !s.public).map((s) => [s.zone, s.defaultRoute]).sort()).toEqual([[0, 'NatGatewayId'], [1, 'NatGatewayId']]);
+    // Builders there get no public address.
+    expect(all.filter((s) => s.publicIps)).toEqual([]);
     t.resourceCountIs('AWS::EC2::NatGateway', 2);
-    expect(Object.values(t.findResources('AWS::EC2::Subnet')).filter((s) => s.Properties.MapPublicIpOnLaunch === true)).toHaveLength(0);
   });
 
-  it('uses one zone when asked', () => {
-    template({ maxAzs: 1 }).resourceCountIs('AWS::EC2::Subnet', 1);
+  it('uses one zone when asked: one public subnet, in the first zone', () => {
+    expect(subnets(template({ maxAzs: 1 }))).toEqual([{ zone: 0, public: true, publicIps: true, cidr: '10.42.0.0/24', defaultRoute: 'GatewayId' }]);
   });
 });
 

@@ -11,6 +11,7 @@ import { readStemcellTarball } from '../../lib/stemcell/tarball';
 import { summarizeStemcell } from '../../lib/stemcell/summary';
 import { FakeClock, FakeEc2 } from '../helpers/fake-ec2';
 import { makeHeavyStemcell, tempDir } from '../helpers/stemcells';
+import { archive, entry, tgz } from '../helpers/tar';
 
 const MIB = 1024 * 1024;
 const REGIONS = ['eu-west-1', 'eu-central-1', 'us-east-1'];
@@ -91,6 +92,29 @@ describe('stemcell publish-light', () => {
     expect(light).toMatchObject({ kind: 'light', version: '1.5', amis: result.amis, sha1: { matches: true } });
     for (const [r, ami] of Object.entries(result.amis)) expect(ec2.tagsOf(r, ami).published).toBe('true');
     expect(lines.join('\n')).toMatch(/snapshot snap-[0-9a-f]+: 2 blocks of 512 KiB sent, 1 GiB volume[\s\S]*copies: 3\/3 available, 0 pending, 0 failed[\s\S]*wrote /);
+  });
+
+  it('uploads a disk that GNU tar packed sparse (as builds pack it) byte for byte', async () => {
+    // A real stemcell's root.img is a GNU sparse file inside its image: the
+    // upload must place each stored run at its offset, not send the runs back to back.
+    const sparseDir = fs.mkdtempSync(path.join(dir, 'sparse-'));
+    const sparseHeavy = await makeHeavyStemcell(sparseDir, { rootImg, os: 'debian-bookworm', version: '1.6', sparse: true });
+    const result = await publish({ heavyPath: sparseHeavy });
+    const blocks = received.get(result.snapshotId)!;
+    expect([...blocks.keys()].sort()).toEqual([0, 4]);
+    expect(blocks.get(0)!.equals(rootImg.subarray(0, BLOCK_SIZE))).toBe(true);
+    expect(blocks.get(4)!.equals(rootImg.subarray(4 * BLOCK_SIZE, 5 * BLOCK_SIZE))).toBe(true);
+    expect(ebsMock.commandCalls(StartSnapshotCommand)[0].args[0].input.VolumeSize).toBe(1);
+    fs.rmSync(sparseDir, { recursive: true });
+  });
+
+  it('refuses a stemcell whose image hides a link instead of a disk, before any AWS call', async () => {
+    const evilDir = fs.mkdtempSync(path.join(dir, 'evil-'));
+    const evil = await makeHeavyStemcell(evilDir, { os: 'debian-bookworm', image: tgz(archive(entry({ name: 'root.img', type: '2', linkname: '/dev/vda' }))) });
+    await expect(publish({ heavyPath: evil })).rejects.toThrow(/image: refusing entry "root.img": a symlink/);
+    expect(ebsMock.calls()).toHaveLength(0);
+    expect(ec2.mock.calls()).toHaveLength(0);
+    fs.rmSync(evilDir, { recursive: true });
   });
 
   it('carries the session token to every region, copies included', async () => {

@@ -7,7 +7,10 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { dryRun, LIB, settingsEnv } from '../helpers/stages';
+import { CHECKS } from '../../lib/check/checks';
+import { CheckContext } from '../../lib/check/context';
+import { DirectoryView } from '../../lib/check/fs-view';
+import { DISTRIBUTION_FILES, dryRun, LIB, settingsEnv } from '../helpers/stages';
 import { tempDir } from '../helpers/stemcells';
 
 describe.each([
@@ -70,21 +73,48 @@ describe.each([
     expect(commands).toHaveLength(3);
   });
 
-  it('writes the same PAM policy as Debian: faillock, pwquality, pwhistory, no nullok', () => {
-    const { read } = dryRun('password_policies', os);
+  /** The product's own checks, run on what the stage left in the dry-run chroot. */
+  function checksOn(chroot: string, ids: string[]): Record<string, string> {
+    const ctx = new CheckContext(new DirectoryView(chroot));
+    return Object.fromEntries(ids.map((id) => {
+      const outcome = CHECKS.find((c) => c.id === id)!.run(ctx);
+      return [id, outcome.ok ? 'pass' : `FAIL: ${outcome.detail}`];
+    }));
+  }
+  const activeLines = (text: string): string[] => text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+
+  it('writes the same PAM policy as Debian over the distribution files: faillock, pwquality, pwhistory, no nullok', () => {
+    const { read, chroot } = dryRun('password_policies', os);
+    expect(checksOn(chroot, ['pam.faillock', 'pam.password-min-length', 'pam.password-history', 'pam.no-nullok'])).toEqual({
+      'pam.faillock': 'pass',
+      'pam.password-min-length': 'pass',
+      'pam.password-history': 'pass',
+      'pam.no-nullok': 'pass',
+    });
     expect(read('etc/pam.d/common-auth')).toMatch(/^auth\trequired\t+pam_faillock\.so preauth$/m);
     expect(read('etc/pam.d/common-auth')).toMatch(/^auth\t\[default=die\]\t+pam_faillock\.so authfail$/m);
-    expect(read('etc/pam.d/common-password')).toMatch(/pam_pwquality\.so/);
-    expect(read('etc/pam.d/common-password')).toMatch(/pam_pwhistory\.so remember=24/);
     expect(read('etc/security/faillock.conf')).toMatch(/^deny = 3$/m);
     expect(read('etc/security/pwquality.conf')).toMatch(/^minlen = 14$/m);
-    expect(read('etc/pam.d/login')).toBe('auth optional pam_faildelay.so\n');
-    expect(read('etc/login.defs')).toBe('UMASK\t\t077\n');
+    // The distribution's common-auth had nullok; none is left anywhere.
+    expect(fs.readFileSync(path.join(DISTRIBUTION_FILES, 'etc/pam.d/common-auth'), 'utf8')).toMatch(/pam_unix\.so nullok/);
+    // login.defs: only the UMASK line changes.
+    const before = fs.readFileSync(path.join(DISTRIBUTION_FILES, 'etc/login.defs'), 'utf8').split('\n');
+    const after = read('etc/login.defs').split('\n');
+    expect(after).toHaveLength(before.length);
+    expect(after.filter((line, i) => line !== before[i])).toEqual(['UMASK\t\t077']);
+    // pam.d/login keeps every line the distribution wrote.
+    expect(activeLines(read('etc/pam.d/login'))).toEqual(activeLines(fs.readFileSync(path.join(DISTRIBUTION_FILES, 'etc/pam.d/login'), 'utf8')));
   });
 
-  it('restricts su to bosh_sudoers', () => {
-    const { read } = dryRun('restrict_su', os);
-    expect(read('etc/pam.d/su')).toBe('auth       required   pam_wheel.so use_uid group=bosh_sudoers\nauth       sufficient pam_rootok.so\n');
+  it('restricts su to bosh_sudoers, keeping the rest of the distribution file', () => {
+    const { read, chroot } = dryRun('restrict_su', os);
+    expect(checksOn(chroot, ['su.restricted'])).toEqual({ 'su.restricted': 'pass' });
+    const lines = activeLines(read('etc/pam.d/su'));
+    expect(lines[0]).toBe('auth       required   pam_wheel.so use_uid group=bosh_sudoers');
+    expect(read('etc/pam.d/su').match(/pam_wheel/g)).toHaveLength(1);
+    const original = activeLines(fs.readFileSync(path.join(DISTRIBUTION_FILES, 'etc/pam.d/su'), 'utf8'));
+    expect(lines.slice(1)).toEqual(original);
+    expect(original).toEqual(expect.arrayContaining(['auth       sufficient pam_rootok.so', '@include common-auth']));
   });
 
   it('masks motd-news (Ubuntu fetches it from the internet) and apt timers', () => {

@@ -8,9 +8,15 @@ import {
   EnvironmentError,
   InvalidStemcellError,
   MAX_MANIFEST_BYTES,
+  parseAmiPairs,
   readStemcellTarball,
+  validateAmiMap,
+  withStemcellDisk,
   writeTarball,
 } from '../../lib/stemcell';
+import { isOsImageTarball } from '../../lib/stemcell/os-image';
+import { fileRegions } from '../../lib/tarball/reader';
+import { archive, entry, tgz } from '../helpers/tar';
 import { makeHeavyStemcell, makeImage, tempDir } from '../helpers/stemcells';
 
 const sha256 = (file: string): string => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -205,5 +211,108 @@ describe('extracting', () => {
     await expect(readStemcellTarball(heavy, { extractTo: target })).rejects.toThrow(/already exists; extract into an empty directory/);
     expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
     expect(fs.readdirSync(target)).toEqual(['packages.txt']);
+  });
+});
+
+describe("the stemcell's image, read by the same reader", () => {
+  /** A heavy AWS stemcell whose image is `image` (a gzip tar made by hand) and whose manifest matches it. */
+  async function withImage(image: Buffer): Promise<string> {
+    return makeHeavyStemcell(fs.mkdtempSync(path.join(dir, 'inner-')), { image });
+  }
+
+  it('lists what the image holds: exactly root.img, sparse as GNU tar packs it', async () => {
+    const rootImg = Buffer.alloc(8 * 1024 * 1024);
+    rootImg.write('boot sector', 0);
+    rootImg.write('superblock', 5 * 1024 * 1024);
+    const sparse = await makeHeavyStemcell(fs.mkdtempSync(path.join(dir, 'sparse-')), { rootImg, sparse: true });
+    const contents = await readStemcellTarball(sparse);
+    expect(contents.imageEntries).toEqual([{ name: 'root.img', size: 8 * 1024 * 1024, storedSize: 8192, sparse: true }]);
+    expect(contents.sha1Matches).toBe(true);
+  });
+
+  it('writes the disk out sparse, byte for byte, when asked', async () => {
+    const rootImg = Buffer.alloc(8 * 1024 * 1024);
+    rootImg.write('boot sector', 0);
+    rootImg.write('superblock', 5 * 1024 * 1024 + 17);
+    const sparse = await makeHeavyStemcell(fs.mkdtempSync(path.join(dir, 'disk-')), { rootImg, sparse: true });
+    const target = fs.mkdtempSync(path.join(dir, 'disk-to-'));
+    await readStemcellTarball(sparse, { diskTo: target });
+    const written = path.join(target, 'root.img');
+    expect(fs.readFileSync(written).equals(rootImg)).toBe(true);
+    // Two 4 KiB blocks of data, the rest holes.
+    expect(fs.statSync(written).blocks * 512).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it('reads a valid stemcell whose image comes before its manifest', async () => {
+    const first = await makeHeavyStemcell(fs.mkdtempSync(path.join(dir, 'first-')), { imageFirst: true });
+    const contents = await readStemcellTarball(first);
+    expect(contents.entries[0].name).toBe('image');
+    expect(contents.imageEntries.map((e) => e.name)).toEqual(['root.img']);
+    expect(await isOsImageTarball(first)).toBe(false);
+  });
+
+  const hostileImages: [string, () => Buffer, RegExp][] = [
+    ['root.img as a symlink to a host file', () => tgz(archive(entry({ name: 'root.img', type: '2', linkname: '/etc/hostname' }))), /image: refusing entry "root.img": a symlink/],
+    ['root.img as a symlink to the host disk', () => tgz(archive(entry({ name: 'root.img', type: '2', linkname: '/dev/vda' }))), /a symlink; it holds regular files only/],
+    ['root.img as a hard link', () => tgz(archive(entry({ name: 'root.img', type: '1', linkname: 'etc/shadow' }))), /a hardlink; it holds regular files only/],
+    ['root.img as a block device', () => tgz(archive(entry({ name: 'root.img', type: '4' }))), /a block-device; it holds regular files only/],
+    ['an entry leaving the target', () => tgz(archive(entry({ name: '../../root.img' }, 'x'))), /'\.\.' would leave the target/],
+    ['a second file', () => tgz(archive(entry({ name: 'root.img' }, 'disk'), entry({ name: 'extra' }, 'x'))), /must hold exactly one file, root\.img; it holds "root\.img", "extra"/],
+    ['another name', () => tgz(archive(entry({ name: 'disk.raw' }, 'disk'))), /must hold exactly one file, root\.img; it holds "disk\.raw"/],
+    ['no gzip', () => archive(entry({ name: 'root.img' }, 'disk')), /image is not a gzip file/],
+    ['a truncated inner tarball', () => tgz(archive(entry({ name: 'root.img' }, 'x'.repeat(4000))).subarray(0, 2000)), /truncated tarball/],
+    ['nothing', () => Buffer.alloc(0), /image: empty, but a heavy stemcell's image holds its disk/],
+  ];
+  it.each(hostileImages)('refuses an image holding %s', async (_what, image, message) => {
+    const stemcell = await withImage(image());
+    const error = await readStemcellTarball(stemcell).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidStemcellError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('leaves no disk behind when the image turns out bad after it was written', async () => {
+    const bad = await withImage(tgz(archive(entry({ name: 'root.img' }, 'disk'), entry({ name: 'root.img.2' }, 'x'))));
+    const target = fs.mkdtempSync(path.join(dir, 'leftover-'));
+    await expect(readStemcellTarball(bad, { diskTo: target })).rejects.toThrow(/exactly one file/);
+    expect(fs.readdirSync(target)).toEqual([]);
+  });
+
+  it("streams a sparse disk through withStemcellDisk, holes and all", async () => {
+    const rootImg = Buffer.alloc(4 * 1024 * 1024);
+    rootImg.write('data', 3 * 1024 * 1024);
+    const sparse = await makeHeavyStemcell(fs.mkdtempSync(path.join(dir, 'stream-')), { rootImg, sparse: true });
+    const rebuilt = await withStemcellDisk(sparse, async (disk) => {
+      const out = Buffer.alloc(disk.size);
+      for await (const piece of fileRegions(disk)) piece.data.copy(out, piece.offset);
+      return out;
+    });
+    expect(rebuilt.equals(rootImg)).toBe(true);
+  });
+});
+
+describe('manifests a reader must survive', () => {
+  async function withManifest(text: string): Promise<string> {
+    return tgzFile([{ name: 'stemcell.MF', data: text }, { name: 'image', data: otherImage }]);
+  }
+  const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`)].join('\n');
+
+  const hostileManifests: [string, (m: string) => string, RegExp][] = [
+    ['a YAML alias bomb', (m) => `${m}\n${bomb}\n`, /too many YAML aliases/],
+    ['a version that is a path', (m) => m.replace(/^version: .*$/m, "version: '../../x'"), /invalid stemcell version "\.\.\/\.\.\/x"/],
+    ['a name with an escape sequence', (m) => m.replace(/^name: .*$/m, 'name: "bosh\\e[2Jfake"'), /invalid stemcell name "bosh\\u001b\[2Jfake"/],
+    ['deep nesting', (m) => `${m}\nx: ${'['.repeat(5000)}${']'.repeat(5000)}\n`, /stemcell\.MF: /],
+    ['an operating system with a newline', (m) => m.replace(/^operating_system: .*$/m, 'operating_system: "ubuntu\\nPASS"'), /'operating_system' must be a name like ubuntu-jammy/],
+  ];
+  it.each(hostileManifests)('refuses %s with a one-line message', async (_what, edit, message) => {
+    const error = await readStemcellTarball(await withManifest(edit(manifestText))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidStemcellError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('will not write a manifest it could not read back', () => {
+    const amis = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`us-east-${i + 1}`, 'ami-0123456789abcdef0']));
+    expect(() => parseAmiPairs(Object.entries(amis).map(([r, a]) => `${r}=${a}`))).toThrow(/no partition has more than 64/);
+    expect(() => validateAmiMap(amis)).toThrow(/no partition has more than 64/);
   });
 });

@@ -12,7 +12,7 @@ for cli in ${STEMCELL_BLOBSTORE_CLIS:-}; do
   [[ "$name" == bosh-blobstore-* ]] || fail "blobstore CLI $cli must be named bosh-blobstore-<kind> (dav, s3, gcs, az)"
   [[ -f "$cli" ]] || fail "blobstore CLI $cli does not exist"
   mkdir -p "$CHROOT/var/vcap/bosh/bin"
-  dry_run || install -m 0755 -o 0 -g 0 "$cli" "$CHROOT/var/vcap/bosh/bin/$name"
+  host_run install -m 0755 -o 0 -g 0 "$cli" "$CHROOT/var/vcap/bosh/bin/$name"
   installed+=("$name")
 done
 log "${installed[*]:-no blobstore CLIs given}"

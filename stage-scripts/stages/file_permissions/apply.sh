@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Permissions hardening over the whole image, after every package is in:
-# shadow files unreadable (0000), setuid/setgid bits kept only on su, sudo and
-# sudoedit, no world-writable files, sticky bits on world-writable directories.
+# shadow files unreadable (0000), setuid/setgid bits kept only on the programs
+# of assets/setuid-allowed.txt (su, sudo, sudoedit), no world-writable files,
+# sticky bits on world-writable directories (docs/hardening.md).
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
@@ -10,7 +11,7 @@ for file in shadow gshadow shadow- gshadow-; do
 done
 chmod 0644 "$CHROOT/etc/passwd" "$CHROOT/etc/group"
 
-keep_setuid=(/usr/bin/su /usr/bin/sudo /usr/bin/sudoedit)
+mapfile -t keep_setuid < <(data_lines "$ASSETS/setuid-allowed.txt")
 stripped=0
 while IFS= read -r -d '' file; do
   path="/${file#"$CHROOT"/}"

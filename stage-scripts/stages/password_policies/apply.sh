@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# PAM password and lockout policy (DESIGN.md): lock an account for 15 minutes
-# after 3 failures (pam_faillock), passwords of at least 14 characters from
+# PAM password and lockout policy (docs/hardening.md): lock an account for 15
+# minutes after 3 failures (pam_faillock), passwords of at least 14 characters from
 # several classes (pam_pwquality), no reuse of the last 24 (pam_pwhistory), no
 # empty passwords (no nullok anywhere).
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kernel parameters every stemcell carries (DESIGN.md): no forwarding, no
+# Kernel parameters every stemcell carries (docs/hardening.md): no forwarding, no
 # source routing or redirects, SYN cookies, full ASLR, restricted dmesg and
 # kernel pointers, keepalives that notice dead peers within minutes.
 # shellcheck source=../../lib/common.sh

@@ -8,7 +8,7 @@ import { digestFile } from '../digests';
 import { EnvironmentError, UsageError } from '../errors';
 import { osImageTarballName } from '../stemcell/os-image';
 import { ensureHostPackages, requireDirectory, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
-import { makeDirectories, prepareOutputDirectory } from './output';
+import { makeDirectories, prepareOutputDirectory } from '../output';
 import { checkOwnStages, composeCollection, OsImageBuildRequest, OsImageSettings, osImageStageSettings, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
 import { requireUnlocked, runCollection, StageResult } from './stage-runner';
 import { renderSettingsEnv } from './stage-settings';
@@ -70,11 +70,18 @@ function readPackages(work: string): { name: string; version: string }[] {
     });
 }
 
-/** The work directory: absent (made later) or a directory. */
-export function checkWorkDirectory(work: string): string {
-  const resolved = path.resolve(work);
+/** Refuse an output directory that a successful build would delete with its work directory. */
+export function refuseOutInsideWork(outDir: string, work: string): void {
+  if (outDir === work || outDir.startsWith(`${work}/`)) {
+    throw new UsageError(`--out ${outDir} is inside the work directory ${work}, which is removed after the build; choose another --out`);
+  }
+}
+
+/** A directory a build makes when missing (--work, --package-cache): absent, or a directory. */
+export function checkWorkDirectory(dir: string, option = '--work'): string {
+  const resolved = path.resolve(dir);
   const stat = fs.statSync(resolved, { throwIfNoEntry: false });
-  if (stat && !stat.isDirectory()) throw new EnvironmentError(`--work ${work} is not a directory; pass a directory (it is created when missing)`);
+  if (stat && !stat.isDirectory()) throw new EnvironmentError(`${option} ${dir} is not a directory; pass a directory (it is created when missing)`);
   return resolved;
 }
 
@@ -91,6 +98,8 @@ export function prepareOsImageBuild(options: BuildOsImageOptions): OsImagePlan {
   const outDir = path.resolve(options.outDir ?? DEFAULT_OUT_DIR);
   const settings = resolveOsImageSettings({ ...options, out: path.join(outDir, osImageTarballName(options.os)) });
   const work = checkWorkDirectory(options.work ?? path.join(DEFAULT_WORK_ROOT, `os-image-${settings.os.name}`));
+  checkWorkDirectory(path.dirname(settings.packageCache), '--package-cache');
+  refuseOutInsideWork(outDir, work);
   const base = path.join(STAGE_SCRIPTS, 'collections', 'os-image', settings.os.name);
   requireFile(base, 'collection', 'every supported OS has one in stage-scripts/collections/os-image');
   for (const dir of options.addStages ?? []) {

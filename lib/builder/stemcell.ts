@@ -14,9 +14,9 @@ import { heavyTarballName, stemcellName, validateVersion } from '../stemcell/nam
 import { osImageTarballName, vetOsImage } from '../stemcell/os-image';
 import { refuseExisting, writeTarball } from '../stemcell/tarball';
 import { ensureHostPackages, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
-import { buildOsImage, checkWorkDirectory, DEFAULT_OUT_DIR, DEFAULT_WORK_ROOT, prepareOsImageBuild } from './os-image';
+import { buildOsImage, checkWorkDirectory, DEFAULT_OUT_DIR, DEFAULT_WORK_ROOT, prepareOsImageBuild, refuseOutInsideWork } from './os-image';
 import { aptStageSettings, collectionStages, resolveOsImageSettings } from './os-image-settings';
-import { makeDirectories, prepareOutputDirectory } from './output';
+import { makeDirectories, prepareOutputDirectory } from '../output';
 import { requireUnlocked, runCollection, StageResult } from './stage-runner';
 import { renderSettingsEnv, StemcellStageSettings } from './stage-settings';
 
@@ -111,6 +111,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   const outDir = path.resolve(options.outDir ?? DEFAULT_OUT_DIR);
   const tarball = path.join(outDir, heavyTarballName(def, version));
   const work = checkWorkDirectory(options.work ?? path.join(DEFAULT_WORK_ROOT, `stemcell-${def.infrastructure.name}-${os}`));
+  refuseOutInsideWork(outDir, work);
   const collectionFile = path.join(STAGE_SCRIPTS, 'collections', 'stemcell', def.infrastructure.name);
   requireFile(collectionFile, 'collection', 'every infrastructure has one in stage-scripts/collections/stemcell');
   if (options.resumeFrom !== undefined) {
@@ -126,6 +127,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   }
   // Package settings (mirror, proxy, cache) as for the OS image; checked before anything runs.
   const apt = resolveOsImageSettings({ os, out: tarball, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot });
+  checkWorkDirectory(path.dirname(apt.packageCache), '--package-cache');
 
   const given = options.osImage === undefined ? undefined : requireFile(path.resolve(options.osImage), 'OS image', 'build one with stemcell build-os-image');
   const found = path.join(outDir, osImageTarballName(os));

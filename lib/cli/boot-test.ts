@@ -3,7 +3,7 @@ import { bootTest } from '../boot/boot-test';
 import { InvalidStemcellError } from '../errors';
 import { CliIo, say } from './main';
 import { inputTarball, integerOption } from './options';
-import { printableLines } from './text';
+import { jsonText, printableLines } from './text';
 
 export function bootTestCommand(io: CliIo): Command {
   return new Command('boot-test')
@@ -15,7 +15,7 @@ export function bootTestCommand(io: CliIo): Command {
     .addHelpText('after', '\nUses software emulation (no KVM). Exits 1 when the boot fails, after printing the last console lines.')
     .action(async (stemcell: string, o: { timeout: number; json?: boolean; installHostPackages?: boolean }) => {
       const result = await bootTest({ tarball: inputTarball(stemcell), timeoutSeconds: o.timeout, installHostPackages: o.installHostPackages, say: say(io) });
-      if (o.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
+      if (o.json) io.out(jsonText(result));
       else if (result.ok) io.out(`boot test passed in ${result.seconds.toFixed(0)} s (${result.format}, ${result.firmware}): login prompt reached, agent started by runit${result.standInAgentStarted ? ' (the stand-in agent, not the real one)' : ''}\n`);
       if (!result.ok) {
         io.err(`--- last console lines ---\n${printableLines(result.lastLines.join('\n'))}\n---\n`);

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { CheckReport, checkTarget } from '../check/run-checks';
 import { InvalidStemcellError } from '../errors';
 import type { CliIo } from './main';
-import { printable } from './text';
+import { jsonText, printable } from './text';
 
 export function formatReport(report: CheckReport): string {
   const width = Math.max(...report.results.map((r) => r.id.length));
@@ -19,7 +19,7 @@ export function checkCommand(io: CliIo): Command {
     .addHelpText('after', '\nA .tgz with a stemcell.MF is a stemcell, any other an OS image. Exits 1 when any check fails.')
     .action(async (target: string, options: { json?: boolean; installHostPackages?: boolean }) => {
       const report = await checkTarget(target, options.installHostPackages);
-      io.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      io.out(options.json ? jsonText(report) : formatReport(report));
       if (report.failed > 0) throw new InvalidStemcellError(`${report.failed} of ${report.results.length} checks failed on ${target}`);
     });
 }

@@ -19,10 +19,11 @@ export function doctorCommand(io: CliIo): Command {
       const report = (): string[] => {
         const missing = new Set<string>();
         for (const command of asked) {
-          const absent = missingHostPackages(hostPackagesFor([command], groups));
+          const needed = hostPackagesFor([command], groups);
+          const absent = missingHostPackages(needed);
           absent.forEach((p) => missing.add(p.name));
           const detail = absent.map((p) => `${p.name} (${missingProofs(p).join(', ')})`).join(', ');
-          io.out(`${command.padEnd(width)}  ${absent.length === 0 ? 'ok' : `missing ${detail}`}\n`);
+          io.out(`${command.padEnd(width)}  ${absent.length === 0 ? 'ok' : `missing ${detail}`}\n${' '.repeat(width)}  needs ${needed.map((p) => p.name).join(' ')}\n`);
         }
         return [...missing];
       };

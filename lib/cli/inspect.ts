@@ -4,7 +4,7 @@ import { StemcellSummary, summarizeStemcell } from '../stemcell/summary';
 import { readStemcellTarball } from '../stemcell/tarball';
 import type { CliIo } from './main';
 import { inputTarball } from './options';
-import { printable } from './text';
+import { jsonText, printable } from './text';
 
 function table(rows: [string, string | undefined][]): string {
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -53,7 +53,7 @@ export function inspectCommand(io: CliIo): Command {
     .addHelpText('after', '\nExits 1 when the tarball or its image is unsafe or malformed, or the image does not match the sha1.')
     .action(async (tarball: string, options: { json?: boolean }) => {
       const summary = summarizeStemcell(await readStemcellTarball(inputTarball(tarball)));
-      io.out(options.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+      io.out(options.json ? jsonText(summary) : formatSummary(summary));
       if (!summary.sha1.matches) throw new InvalidStemcellError(`${tarball}: image does not match the manifest's sha1`);
     });
 }

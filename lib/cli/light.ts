@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { prepareOutputDirectory } from '../builder/output';
+import { prepareOutputDirectory } from '../output';
 import { UsageError } from '../errors';
 import { parseAmiPairs } from '../stemcell/aws';
 import { lightStemcellFrom } from '../stemcell/light';

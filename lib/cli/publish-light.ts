@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { InvalidInputError } from '../aws/input';
 import { errorMessage } from '../aws/retry';
 import { systemClock } from '../aws/runtime';
-import { prepareOutputDirectory } from '../builder/output';
+import { prepareOutputDirectory } from '../output';
 import { EnvironmentError, FailedError, InvalidStemcellError, UsageError } from '../errors';
 import { callerClients } from '../publish/aws-clients';
 import { PublicSharingBlockedError } from '../publish/copy-ami';

@@ -27,3 +27,11 @@ export function printableLines(text: string): string {
     .map((line) => printable(line))
     .join('\n');
 }
+
+// What JSON.stringify leaves raw but a terminal may act on.
+const JSON_UNSAFE = /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
+
+/** JSON for --json output: the same data, with every control character escaped. */
+export function jsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2).replace(JSON_UNSAFE, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`)}\n`;
+}

@@ -7,9 +7,9 @@
  */
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { digestOf } from '../digests';
 import { AMI_TAG } from '../stemcell/ami';
 import { AmiMap, validateAmiMap } from '../stemcell/aws';
 import { InvalidStemcellError, UsageError } from '../errors';
@@ -124,7 +124,7 @@ export async function publishLightStemcell(s3: S3Client, clients: Ec2ForRegion, 
     key,
     fileName: built.light.fileName,
     amis: input.amis,
-    sha256: createHash('sha256').update(built.body).digest('hex'),
+    sha256: digestOf(built.body),
     alreadyWritten,
   };
 }

@@ -4,7 +4,7 @@
  * use. Shared by the Lambdas (which tag and find AMIs by these tags), the CLI
  * and the farm stack (whose IAM conditions name the same tag keys).
  */
-import { createHash } from 'node:crypto';
+import { digestOf } from '../digests';
 import { UsageError } from '../errors';
 import { validateVersion } from './naming';
 
@@ -105,7 +105,7 @@ export function stemcellTags(stemcell: AmiStemcell, buildId: string): Tag[] {
  * re-run call returns the resource the first call made.
  */
 export function idempotencyToken(...parts: string[]): string {
-  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 64);
+  return digestOf(parts.join('\0')).slice(0, 64);
 }
 
 /** The stemcell an AMI is of, from its heavy stemcell's manifest fields. */

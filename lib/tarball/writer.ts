@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { EnvironmentError } from '../errors';
+import { fsReason } from '../output';
 import { partialOutput } from '../scratch';
 import { gzipStream, GzipOptions } from './gzip';
 import { normalizeEntryName } from './reader';
@@ -90,9 +91,17 @@ export async function writeTarball(outFile: string, files: readonly TarballFile[
   const partial = partialOutput(outFile);
   try {
     await writeTarballToStream(files, fs.createWriteStream(partial.path, { flags: 'wx', mode: 0o644 }), options);
-    await partial.commit().catch((e: NodeJS.ErrnoException) => {
-      throw e.code === 'EEXIST' ? new EnvironmentError(`${outFile} already exists; remove it or write elsewhere`) : e;
-    });
+    await partial.commit();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new EnvironmentError(`${outFile} already exists; remove it or write elsewhere`);
+    // The output's file system gave out while writing (a full disk, a read-only remount).
+    // (Errors reading an input name that input; a write error names nothing or the output.)
+    const where = (e as NodeJS.ErrnoException).path;
+    if (code && ['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO', 'EFBIG'].includes(code) && (where === undefined || where.startsWith(outFile))) {
+      throw new EnvironmentError(`cannot write ${outFile} (${fsReason(e)}); nothing was written`);
+    }
+    throw e;
   } finally {
     partial.release();
   }

@@ -189,9 +189,11 @@ describe('11. build-os-image refuses bad input before anything runs', () => {
     ['a missing customize script', ['--customize', '/nonexistent/script.sh'], /customization script \/nonexistent\/script.sh does not exist/, 3],
     ['a file as the work directory', ['--work', 'FILE'], /--work .* is not a directory/, 3],
     ['a stage folder that is a file', ['--add-stage', 'FILE'], /stage folder .* is not a directory/, 3],
+    ['a file as the package cache', ['--package-cache', 'FILE'], /--package-cache .* is not a directory/, 3],
+    ['an output directory inside the work directory', ['--work', '/var/tmp/stemcell-test-work', '--out', '/var/tmp/stemcell-test-work/out'], /--out \/var\/tmp\/stemcell-test-work\/out is inside the work directory \/var\/tmp\/stemcell-test-work, which is removed after the build/, 2],
   ])('%s', (_what, args, message, code) => {
     const resolved = (args as string[]).map((a) => (a === 'FILE' ? file('plain-file', Buffer.from('x')) : a));
-    const r = stemcell(['build-os-image', '--out', fresh(), ...resolved]);
+    const r = stemcell(['build-os-image', ...(resolved.includes('--out') ? [] : ['--out', fresh()]), ...resolved]);
     expect(r.err).toMatch(message as RegExp);
     expect(r.code).toBe(code);
     expectOneLine(r);
@@ -282,6 +284,7 @@ describe('1. one install for a whole build', () => {
   it('doctor says what each command lacks (exit 3), and nothing is missing on a complete host (exit 0)', () => {
     const lacking = stemcell(['doctor', 'boot-test'], bare);
     expect(lacking.out).toMatch(/^boot-test\s+missing qemu-system-x86 \(qemu-system-x86_64\), qemu-utils \(qemu-img\)$/m);
+    expect(lacking.out).toMatch(/^\s+needs qemu-system-x86 qemu-utils ovmf$/m);
     expect(lacking.err).toMatch(/Install them with: stemcell doctor --install boot-test/);
     expect(lacking.code).toBe(3);
     const complete = stemcell(['doctor']);
@@ -294,5 +297,37 @@ describe('1. one install for a whole build', () => {
     const r = stemcell(['doctor', 'frobnicate']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/no host packages are listed for frobnicate; commands with host packages: build-os-image, build, boot-test, check, test/);
+  });
+});
+
+describe('4. output file systems that refuse or fill up (as root: they are mounted for the test)', () => {
+  const asRoot = process.getuid?.() === 0 ? it : it.skip;
+  /** A tmpfs of `size` mounted for `use`, then unmounted. */
+  async function withTmpfs(options: string, use: (dir: string) => Promise<void> | void): Promise<void> {
+    const mnt = fresh();
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'stemcell-test', mnt]).status).toBe(0);
+    try {
+      await use(mnt);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  }
+
+  asRoot('a read-only file system: exit 3 before any work', () =>
+    withTmpfs('size=1m,ro', (mnt) => {
+      const r = stemcell(['light', heavy, '--ami', 'us-east-1=ami-0123456789abcdef0', '--out', mnt]);
+      expect(r.err).toMatch(/^stemcell: cannot write to the output directory .* \(read-only file system\); pass another --out$/m);
+      expect(r.code).toBe(3);
+    }));
+
+  asRoot('a file system that fills up while writing: exit 3, no partial file', async () => {
+    const big = await makeHeavyStemcell(fresh(), { packagesTxt: randomBytes(2 * 1024 * 1024) });
+    await withTmpfs('size=256k', (mnt) => {
+      const r = stemcell(['light', big, '--ami', 'us-east-1=ami-0123456789abcdef0', '--out', mnt]);
+      expect(r.err).toMatch(/^stemcell: cannot write .*light-bosh-stemcell-1\.260-aws-xen-hvm-ubuntu-jammy-go_agent\.tgz \(no space left\); nothing was written$/m);
+      expect(r.code).toBe(3);
+      expectOneLine(r);
+      expect(fs.readdirSync(mnt)).toEqual([]);
+    });
   });
 });

@@ -91,7 +91,7 @@ describe('debian-bookworm OS image', () => {
     const work = path.join(ROOT, 'interrupted');
     // Interrupt once mmdebstrap has the package cache and the chroot's file systems mounted.
     const { code, log } = await interruptWhen(
-      ['build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted'), '--install-host-packages'],
+      ['build-os-image', '--work', work, '--out', path.join(ROOT, 'interrupted-out'), '--install-host-packages'],
       () => mountsBelow(work).length >= 3,
       200,
       'SIGINT',
@@ -99,7 +99,7 @@ describe('debian-bookworm OS image', () => {
     expect(code).toBe(130);
     expect(log).toMatch(/interrupted \(SIGINT\) during stage bootstrap/);
     expectNothingHeldBelow(work);
-    expect(fs.readdirSync(path.join(ROOT, 'interrupted'))).toEqual([]);
+    expect(fs.readdirSync(path.join(ROOT, 'interrupted-out'))).toEqual([]);
     fs.rmSync(work, { recursive: true, force: true });
   });
 
@@ -264,18 +264,43 @@ describe('stemcells from that OS image', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
-  it.each([
-    ['check', /^stemcell-check-/, (scratch: string) => mountsBelow(scratch).length > 0],
-    ['boot-test', /^stemcell-boot-/, (scratch: string) => fs.existsSync(path.join(scratch, 'console.log'))],
-  ])('releases the disk, mounts, loop devices and QEMU when %s is interrupted', async (command, pattern, busy) => {
-    const scratch = (): string | undefined => fs.readdirSync('/var/tmp').filter((f) => pattern.test(f)).map((f) => path.join('/var/tmp', f))[0];
-    const { code, log } = await interruptWhen([command, tarballIn('aws')], () => scratch() !== undefined && busy(scratch()!), 100, 'SIGINT');
-    expect(code).toBe(130);
-    expect(log).toMatch(/interrupted \(SIGINT\); scratch space and partial outputs released/);
-    expect(scratch()).toBeUndefined();
+  const scratchOf = (pattern: RegExp): string | undefined => fs.readdirSync('/var/tmp').filter((f) => pattern.test(f)).map((f) => path.join('/var/tmp', f))[0];
+  const expectNoScratch = (): void => {
+    expect(fs.readdirSync('/var/tmp').filter((f) => /^stemcell-(check|boot)-\d+-/.test(f))).toEqual([]);
     expect(mountsBelow('/var/tmp/stemcell-')).toEqual([]);
     expect(loopDevicesBelow('/var/tmp')).toEqual([]);
     expect(spawnSync('pgrep', ['-f', 'qemu-system-x86_64']).status).toBe(1);
+  };
+
+  it.each([
+    ['check', /^stemcell-check-\d+-/, (scratch: string) => fs.existsSync(path.join(scratch, 'root.img'))],
+    ['boot-test', /^stemcell-boot-\d+-/, (scratch: string) => fs.existsSync(path.join(scratch, 'console.log'))],
+  ])('releases the half-written disk (and QEMU) when %s is interrupted', async (command, pattern, busy) => {
+    const { code, log } = await interruptWhen([command, tarballIn('aws')], () => scratchOf(pattern) !== undefined && busy(scratchOf(pattern)!), 50, 'SIGINT');
+    expect(code).toBe(130);
+    expect(log).toMatch(/interrupted \(SIGINT\); scratch space and partial outputs released/);
+    expectNoScratch();
+  });
+
+  it('sweeps the mount, loop device and disk of a check killed outright, at the next command', async () => {
+    // SIGKILL cannot be handled: freeze the check while its disk is mounted, then kill it.
+    const child = spawn(process.execPath, [CLI, 'check', tarballIn('aws')], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    let scratch: string | undefined;
+    for (let i = 0; i < 3000 && !(scratch && mountsBelow(scratch).length > 0); i++) {
+      scratch = scratchOf(/^stemcell-check-\d+-/);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGSTOP');
+    expect(mountsBelow(scratch!)).not.toEqual([]);
+    child.kill('SIGKILL');
+    await exited;
+    expect(loopDevicesBelow(scratch!)).not.toEqual([]);
+    // The next command that makes scratch space sweeps what the dead one left.
+    const again = stemcell(['check', tarballIn('aws')], 'check-after-kill');
+    expect(again.code).toBe(0);
+    expect(fs.existsSync(scratch!)).toBe(false);
+    expectNoScratch();
   });
 
   it('boots the AWS stemcell (BIOS) to a login prompt with the agent started by runit', () => {

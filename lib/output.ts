@@ -6,9 +6,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EnvironmentError } from '../errors';
+import { EnvironmentError } from './errors';
 
-function reason(e: unknown): string {
+/** Why the file system refused, in words. */
+export function fsReason(e: unknown): string {
   const error = e as NodeJS.ErrnoException;
   const why: Record<string, string> = {
     EACCES: 'permission denied',
@@ -42,14 +43,14 @@ export function prepareOutputDirectory(dir: string): string {
   try {
     makeDirectories(resolved);
   } catch (e) {
-    throw new EnvironmentError(`cannot create the output directory ${dir} (${reason(e)}); pass another --out`);
+    throw new EnvironmentError(`cannot create the output directory ${dir} (${fsReason(e)}); pass another --out`);
   }
   if (!fs.statSync(resolved).isDirectory()) throw new EnvironmentError(`the output directory ${dir} is not a directory; pass another --out`);
   const probe = path.join(resolved, `.stemcell-write-test-${process.pid}`);
   try {
     fs.writeFileSync(probe, 'probe', { flag: 'wx' });
   } catch (e) {
-    throw new EnvironmentError(`cannot write to the output directory ${dir} (${reason(e)}); pass another --out`);
+    throw new EnvironmentError(`cannot write to the output directory ${dir} (${fsReason(e)}); pass another --out`);
   } finally {
     fs.rmSync(probe, { force: true });
   }

@@ -16,7 +16,7 @@ export function osImageTarballName(os: string): string {
 }
 
 /** A Debian or Ubuntu root file system has some 20-40 thousand entries. */
-export const MAX_OS_IMAGE_ENTRIES = 500_000;
+export const MAX_OS_IMAGE_ENTRIES = 200_000;
 /** No file of a root file system comes near this. */
 export const MAX_OS_IMAGE_FILE_BYTES = 16 * 1024 ** 3;
 

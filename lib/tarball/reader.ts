@@ -4,8 +4,9 @@
  * uploads), and nothing untrusted reaches GNU tar before it has vetted every
  * entry.
  *
- * It streams: memory holds one header, at most one PAX record or long name
- * (bounded) and the chunk in flight, whatever the archive's size. It reads
+ * It streams: memory holds one header, the extended headers of the next entry
+ * (at most 1 MiB) and the chunk in flight, whatever the archive's size; a
+ * tree also remembers its names (at most 64 MiB) to vet its links. It reads
  * ustar, GNU and PAX headers, GNU long names and GNU sparse files (how
  * `tar --sparse` stores a stemcell's root.img), and refuses with an
  * InvalidStemcellError whatever a stemcell, its image or an OS image has no
@@ -73,6 +74,8 @@ const MAX_COMPONENT_BYTES = 255;
 const MAX_PAX_BYTES = 1024 * 1024;
 const MAX_SPARSE_REGIONS = 262_144;
 const MAX_TRAILING_BYTES = 16 * 1024 * 1024;
+/** All names of a tree remembered at once: a real root file system needs a few MiB. */
+const MAX_TREE_NAME_BYTES = 64 * 1024 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 // C0, DEL, C1, and the Unicode controls that reorder or hide text on a terminal.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/u;
@@ -194,15 +197,20 @@ interface Pending {
   pax: Map<string, string>;
   longName?: string;
   longLink?: string;
+  /** Bytes of metadata gathered for the next entry: a run of extended headers may not add up without bound. */
+  bytes: number;
 }
 
 /** What the tree rules remember of earlier entries: kinds by path. */
 class TreeIndex {
   private readonly kinds = new Map<string, EntryKind>();
+  private nameBytes = 0;
 
   check(rules: TarRules, entry: { path: string; kind: EntryKind; linkTarget?: string }): void {
     const { path, kind } = entry;
     if (this.kinds.has(path)) refuse(rules, `refusing tarball: entry ${quote(path)} appears twice`);
+    this.nameBytes += path.length;
+    if (this.nameBytes > MAX_TREE_NAME_BYTES) refuse(rules, `refusing tarball: its names add up to more than ${MAX_TREE_NAME_BYTES} bytes`);
     for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1)) {
       const parent = this.kinds.get(path.slice(0, at));
       if (parent !== undefined && parent !== 'directory') {
@@ -260,11 +268,13 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, rules: TarRules
   const tree = rules.layout === 'tree' ? new TreeIndex() : undefined;
   const seen = new Set<string>();
   let count = 0;
-  let pending: Pending = { pax: new Map() };
+  let pending: Pending = { pax: new Map(), bytes: 0 };
 
   /** The data of a metadata entry (PAX header, long name), bounded. */
   const metadata = async (size: number, limit: number, what: string): Promise<Buffer> => {
     if (size > limit) refuse(rules, `refusing a ${what} of ${size} bytes (at most ${limit})`);
+    pending.bytes += size;
+    if (pending.bytes > MAX_PAX_BYTES) refuse(rules, `refusing more than ${MAX_PAX_BYTES} bytes of extended headers for one entry`);
     const data = await source.read(size);
     if (data.length < size) refuse(rules, 'truncated tarball: the archive ends in the middle of an entry');
     await skipPadding(size);
@@ -323,7 +333,7 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, rules: TarRules
       const dataSize = pax.has('size') ? paxNumber(rules, pax.get('size')!, 'size') : storedSize;
       const uid = pax.has('uid') ? paxNumber(rules, pax.get('uid')!, 'uid') : parseNumber(rules, header.subarray(108, 116), 'uid');
       const gid = pax.has('gid') ? paxNumber(rules, pax.get('gid')!, 'gid') : parseNumber(rules, header.subarray(116, 124), 'gid');
-      pending = { pax: new Map() };
+      pending = { pax: new Map(), bytes: 0 };
 
       const path = normalizeEntryName(rules, rawName, kind === 'directory');
       if (path === '.' && kind !== 'directory') refuse(rules, `refusing entry ${quote(rawName)}: the archive's root can only be a directory`);

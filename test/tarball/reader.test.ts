@@ -152,6 +152,7 @@ describe('hostile archives', () => {
     ['a global header that renames entries', () => archive(pax({ path: 'evil' }, 'g'), file('a')), flat, /global PAX header/],
     ['a corrupt PAX record', () => archive(entry({ name: 'p', type: 'x' }, '99 path=a\n'), file('a')), flat, /corrupt PAX/],
     ['a PAX header of 2 MiB', () => archive(entry({ name: 'p', type: 'x' }, Buffer.alloc(2 * 1024 * 1024, 0x41)), file('a')), flat, /PAX extended header of \d+ bytes/],
+    ['extended headers piling up for one entry', () => archive(...Array.from({ length: 3 }, (_, i) => pax({ [`k${i}`]: 'v'.repeat(600 * 1024) })), file('a')), flat, /more than 1048576 bytes of extended headers for one entry/],
     ['a GNU long name of 8 KiB', () => archive(entry({ name: '././@LongLink', type: 'L' }, 'a'.repeat(8192)), file('a')), flat, /GNU long name of 8192 bytes/],
     ['a corrupt checksum', () => archive(header({ name: 'a', size: 0, badChecksum: true })), flat, /checksum does not match/],
     ['a header without ustar magic', () => archive(header({ name: 'a', magic: 'none' })), flat, /no ustar magic/],

@@ -6,8 +6,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 require('tsx/cjs');
 const { installExitHandlers } = require('../lib/scratch');
 const { printable } = require('../lib/cli/text');
+const { ExitCode, exitCodeForSignal } = require('../lib/cli/exit-codes');
 // Scratch space and partial outputs go on every way out: signals, crashes, exit.
-installExitHandlers((line) => process.stderr.write(`stemcell: ${printable(line)}\n`));
+installExitHandlers({
+  report: (line) => process.stderr.write(`stemcell: ${printable(line)}\n`),
+  signalExitCode: exitCodeForSignal,
+  crashExitCode: ExitCode.INTERNAL,
+});
 // A closed pipe (stemcell ... | head) is not an error worth a message.
 process.stdout.on('error', (e) => {
   if (e.code === 'EPIPE') process.exit(0);

@@ -7,7 +7,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Node } from 'constructs';
 import type { StemcellFarmStackProps } from './stacks/stemcell-farm-stack';
-import { EXAMPLES, isKmsKeyArn } from './stemcell/aws';
+import { EXAMPLES, isKmsKeyArn } from './aws/identifiers';
 
 /** One context key: its type, default and what it means (the README table mirrors this). */
 interface Setting<T> {

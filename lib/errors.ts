@@ -46,3 +46,38 @@ export class InterruptedError extends Error {
     this.name = 'InterruptedError';
   }
 }
+
+/** errno codes that mean the machine, not the input or the program, is at fault, in words. */
+const SYSTEM_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  EEXIST: 'already exists',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EIO: 'input/output error',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many levels of symbolic links',
+  ENXIO: 'no such device',
+  ENODEV: 'no such device',
+  EBUSY: 'device or resource busy',
+  ETXTBSY: 'text file busy',
+  EFBIG: 'file too large',
+  EINVAL: 'invalid argument (the file system refuses the operation)',
+};
+
+/** An error of a system call, with its errno code. */
+export function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  const e = error as NodeJS.ErrnoException;
+  return e instanceof Error && typeof e.code === 'string' && e.code in SYSTEM_ERRORS;
+}
+
+/** What a system call's error means, in words (`no space left on the device`). */
+export function systemErrorReason(error: NodeJS.ErrnoException): string {
+  return SYSTEM_ERRORS[error.code ?? ''] ?? error.message;
+}

@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { EnvironmentError } from './errors';
 
 type Action = () => void;
 
@@ -94,7 +95,7 @@ export function removeTree(dir: string): void {
     if (spawnSync('umount', [mount]).status !== 0) spawnSync('umount', ['--lazy', mount]);
   }
   for (const loop of loopDevicesBelow(dir)) spawnSync('losetup', ['--detach', loop]);
-  if (mountsBelow(dir).length > 0) throw new Error(`${dir} still has something mounted; not removing it`);
+  if (mountsBelow(dir).length > 0) throw new EnvironmentError(`${dir} still has something mounted (${mountsBelow(dir).join(', ')}); not removing it: unmount it and remove the directory by hand`);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
@@ -133,6 +134,24 @@ export function sweepStaleScratch(root = SCRATCH_ROOT): string[] {
   return swept;
 }
 
+/** Remove partial outputs (`<name>.partial-<pid>`) of processes that no longer run. */
+export function sweepStalePartials(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const swept: string[] = [];
+  for (const name of names) {
+    const m = /\.partial-(\d+)$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    swept.push(name);
+  }
+  return swept;
+}
+
 export interface Scratch {
   readonly path: string;
   /** Remove the directory (and undo mounts and loop devices in it). Idempotent. */
@@ -155,10 +174,19 @@ export function scratchDirectory(purpose: string, root = SCRATCH_ROOT): Scratch 
 /** Run `use` with a scratch directory that is gone afterwards, however `use` ends. */
 export async function withScratch<T>(purpose: string, use: (dir: string) => Promise<T>, root = SCRATCH_ROOT): Promise<T> {
   const scratch = scratchDirectory(purpose, root);
+  let failed = false;
   try {
     return await use(scratch.path);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    scratch.release();
+    try {
+      scratch.release();
+    } catch (e) {
+      // The work's own error says more than a failed clean-up after it.
+      if (!failed) throw e;
+    }
   }
 }
 
@@ -168,6 +196,9 @@ export async function withScratch<T>(purpose: string, use: (dir: string) => Prom
  */
 export function partialOutput(final: string): { path: string; commit: () => Promise<void>; release: Release } {
   const partial = `${final}.partial-${process.pid}`;
+  // A file of this name was left by a killed process that had our pid.
+  sweepStalePartials(path.dirname(final));
+  fs.rmSync(partial, { force: true });
   const release = onExit(`partial output ${partial}`, () => fs.rmSync(partial, { force: true }));
   return {
     path: partial,
@@ -180,7 +211,6 @@ export function partialOutput(final: string): { path: string; commit: () => Prom
   };
 }
 
-const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 let deferred = 0;
 
 /**
@@ -199,27 +229,37 @@ export function deferSignals(): () => void {
 
 let installed = false;
 
+export interface ExitHandlerOptions {
+  /** Say one line to the user (escaped by the caller). */
+  readonly report: (line: string) => void;
+  /** The exit code after a signal. */
+  readonly signalExitCode: (signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => number;
+  /** The exit code after an uncaught error. */
+  readonly crashExitCode: number;
+}
+
 /**
- * Release everything on SIGINT, SIGTERM and SIGHUP (then exit 130, 143, 129),
- * on an uncaught error (then exit 70, with one line instead of a stack trace)
- * and on any other exit.
+ * Release everything on SIGINT, SIGTERM and SIGHUP, and on an uncaught error
+ * (with one line instead of a stack trace), then exit with the caller's
+ * codes; and release whatever is left on any other exit.
  */
-export function installExitHandlers(report: (line: string) => void): void {
+export function installExitHandlers(options: ExitHandlerOptions): void {
   if (installed) return;
   installed = true;
-  for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
+  const { report } = options;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (deferred > 0) return;
       const held = actions.size;
       releaseAll(report);
       report(`interrupted (${signal})${held > 0 ? '; scratch space and partial outputs released' : ''}`);
-      process.exit(SIGNAL_EXIT[signal]);
+      process.exit(options.signalExitCode(signal));
     });
   }
   const crash = (e: unknown): void => {
     releaseAll(report);
     report(`internal error: ${e instanceof Error ? e.message : String(e)} (this is a bug; please report it with the command you ran)`);
-    process.exit(70);
+    process.exit(options.crashExitCode);
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);

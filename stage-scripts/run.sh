@@ -134,6 +134,11 @@ release_system_resources() {
   fi
 }
 
+# A runner killed outright (the OOM killer, kill -9) could release nothing;
+# with the lock held, whatever is still mounted or attached below WORK is a
+# leftover, released before any stage runs.
+release_system_resources
+
 declare -A STATUS=() SECONDS_TAKEN=()
 elapsed_since() {
   awk -v start="$1" -v end="$EPOCHREALTIME" 'BEGIN { printf "%.1f", end - start }'

@@ -10,6 +10,7 @@ import { partialOutput, scratchDirectory, sweepStaleScratch, withScratch } from 
 import { tempDir } from './helpers/stemcells';
 
 const SCRATCH = path.join(__dirname, '..', 'lib', 'scratch.ts');
+const EXIT_CODES = path.join(__dirname, '..', 'lib', 'cli', 'exit-codes.ts');
 
 /**
  * A child that makes a scratch directory and a partial output under `root`,
@@ -18,7 +19,8 @@ const SCRATCH = path.join(__dirname, '..', 'lib', 'scratch.ts');
 function child(root: string, then: string): ReturnType<typeof spawn> {
   const script = `
     const { installExitHandlers, scratchDirectory, partialOutput } = require(${JSON.stringify(SCRATCH)});
-    installExitHandlers((line) => process.stderr.write('stemcell: ' + line + '\\n'));
+    const { ExitCode, exitCodeForSignal } = require(${JSON.stringify(EXIT_CODES)});
+    installExitHandlers({ report: (line) => process.stderr.write('stemcell: ' + line + '\\n'), signalExitCode: exitCodeForSignal, crashExitCode: ExitCode.INTERNAL });
     const scratch = scratchDirectory('test', ${JSON.stringify(root)});
     require('fs').writeFileSync(require('path').join(scratch.path, 'disk.img'), 'x'.repeat(1024));
     const partial = partialOutput(${JSON.stringify(path.join(root, 'out.tgz'))});
@@ -99,6 +101,18 @@ describe('scratch released on every way out', () => {
 });
 
 describe('in process', () => {
+  it('a partial output left by a killed process is swept by the next write into that directory', async () => {
+    const root = tempDir('stale-partial-');
+    const { code, paths } = await run('setInterval(() => undefined, 1000);', 'SIGKILL');
+    expect(code).toBeNull();
+    // What the killed writer left beside its output:
+    const stale = path.join(root, `x.tgz.partial-${path.basename(paths.partial).split('-').pop()}`);
+    fs.writeFileSync(stale, 'half');
+    const next = partialOutput(path.join(root, 'y.tgz'));
+    expect(fs.existsSync(stale)).toBe(false);
+    next.release();
+  });
+
   it('withScratch removes its directory when the work throws', async () => {
     const root = tempDir('scratch-inproc-');
     let seen = '';

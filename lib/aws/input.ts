@@ -2,7 +2,7 @@
  * Checks of Lambda input events, so bad input is refused with a clear message
  * before any AWS call.
  */
-import { isRegionName } from '../stemcell/aws';
+import { isRegionName } from './identifiers';
 import { UsageError } from '../errors';
 
 /** A Lambda event that cannot be acted on (a usage error of the function). The message says what to fix. */

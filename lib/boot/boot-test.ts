@@ -72,7 +72,15 @@ export async function bootTest(options: BootTestOptions): Promise<BootTestResult
       const started = Date.now();
       const qemu = spawn('qemu-system-x86_64', qemuArgs(disk.file, disk.format, disk.firmware, options.memoryMiB ?? 1024, console), { stdio: ['ignore', 'ignore', 'pipe'] });
       let exited = false;
-      const exit = new Promise<void>((resolve) => qemu.on('exit', () => resolve()));
+      let spawnError: Error | undefined;
+      // 'exit' does not come when QEMU cannot start at all; 'error' does.
+      const exit = new Promise<void>((resolve) => {
+        qemu.on('exit', () => resolve());
+        qemu.on('error', (e) => {
+          spawnError = e;
+          resolve();
+        });
+      });
       void exit.then(() => (exited = true));
       // QEMU goes with us, whatever ends the command.
       const stop = onExit(`QEMU (pid ${qemu.pid})`, () => {
@@ -92,6 +100,7 @@ export async function bootTest(options: BootTestOptions): Promise<BootTestResult
             reason = `the console shows: ${fatal[0]}`;
             break;
           }
+          if (spawnError) throw new EnvironmentError(`QEMU could not start (${spawnError.message}); see stemcell doctor boot-test`);
           if (exited) {
             reason = `QEMU exited before the login prompt${qemuError ? `: ${qemuError.trim()}` : ''}`;
             break;

@@ -21,10 +21,19 @@ export interface StemcellDisk {
 
 const FORMATS: Record<string, 'raw' | 'qcow2'> = { 'aws-raw': 'raw', 'openstack-raw': 'raw', 'openstack-qcow2': 'qcow2' };
 
-export function run(command: string, args: string[]): string {
+/**
+ * Run a host tool on the stemcell's disk. A refusal is the disk's fault
+ * (`disk`, exit 1) or the machine's (`host`: no free loop device, exit 3); a
+ * tool that cannot start or is killed is always the machine's.
+ */
+export function run(command: string, args: string[], blame: 'disk' | 'host' = 'disk'): string {
   const r = spawnSync(command, args, { encoding: 'utf8' });
   if (r.error) throw new EnvironmentError(`${command} could not run (${r.error.message}); see stemcell doctor`);
-  if (r.status !== 0) throw new InvalidStemcellError(`${command} ${args.join(' ')} failed: ${r.stderr.trim()}`);
+  if (r.signal) throw new EnvironmentError(`${command} was stopped by ${r.signal}`);
+  if (r.status !== 0) {
+    const message = `${command} ${args.join(' ')} failed: ${r.stderr.trim()}`;
+    throw blame === 'disk' ? new InvalidStemcellError(`the stemcell's disk: ${message}`) : new EnvironmentError(message);
+  }
   return r.stdout;
 }
 

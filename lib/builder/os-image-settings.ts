@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { UsageError } from '../errors';
+import { hasControlCharacters } from '../text';
 import { OPERATING_SYSTEMS, OperatingSystem, operatingSystemNames } from '../stemcell/matrix';
 import { OsImageStageSettings } from './stage-settings';
 
@@ -81,7 +82,7 @@ const FIRST_SNAPSHOT = Date.UTC(2005, 2, 12);
 /** A URL of one of `schemes`, as given but without a trailing slash; white space and control characters are refused before the URL parser can drop them. */
 export function checkUrl(what: string, value: string, schemes: readonly string[]): string {
   const example = 'e.g. http://deb.debian.org/debian';
-  if (/[\s\u0000-\u001f\u007f-\u009f]/.test(value)) throw new UsageError(`${what} ${JSON.stringify(value)} holds white space or control characters; give one URL, ${example}`);
+  if (/\s/.test(value) || hasControlCharacters(value)) throw new UsageError(`${what} ${JSON.stringify(value)} holds white space or control characters; give one URL, ${example}`);
   let url: URL;
   try {
     url = new URL(value);
@@ -143,15 +144,11 @@ export function resolveOsImageSettings(request: OsImageBuildRequest): OsImageSet
   };
 }
 
-/** The settings every build's stages share: the OS and where its packages come from. */
+/** The settings every build's stages share: the OS, apt's proxy, snapshot and cache, the clock. */
 export function aptStageSettings(s: OsImageSettings) {
   return {
     STEMCELL_OS: s.os.name,
     STEMCELL_OS_DISTRO: s.os.distro,
-    STEMCELL_OS_CODENAME: s.os.codename,
-    STEMCELL_MIRROR: s.mirror,
-    STEMCELL_SECURITY_MIRROR: s.securityMirror,
-    STEMCELL_COMPONENTS: s.components.join(' '),
     STEMCELL_SNAPSHOT: s.snapshot ?? '',
     STEMCELL_PROXY: s.proxy ?? '',
     STEMCELL_PACKAGE_CACHE: s.packageCache,
@@ -163,6 +160,10 @@ export function aptStageSettings(s: OsImageSettings) {
 export function osImageStageSettings(s: OsImageSettings): OsImageStageSettings {
   return {
     ...aptStageSettings(s),
+    STEMCELL_OS_CODENAME: s.os.codename,
+    STEMCELL_MIRROR: s.mirror,
+    STEMCELL_SECURITY_MIRROR: s.securityMirror,
+    STEMCELL_COMPONENTS: s.components.join(' '),
     STEMCELL_EXTRA_PACKAGES: s.extraPackages.join(' '),
     STEMCELL_CUSTOMIZE_SCRIPT: s.customizeScript ?? '',
     STEMCELL_BOOTSTRAP_TOOL: s.bootstrapTool,

@@ -92,13 +92,16 @@ export interface OsImagePlan {
   readonly stagesPath: string;
 }
 
-/** Validate everything that can be validated, and install missing host packages, before a single file of the build is written. */
+/**
+ * Validate everything that can be validated before a single file of the build
+ * is written or a package installed: inputs, root, a writable --out and
+ * package cache, free space, the work directory's lock.
+ */
 export function prepareOsImageBuild(options: BuildOsImageOptions): OsImagePlan {
   if (!options.os) throw new UsageError('no operating system given');
   const outDir = path.resolve(options.outDir ?? DEFAULT_OUT_DIR);
   const settings = resolveOsImageSettings({ ...options, out: path.join(outDir, osImageTarballName(options.os)) });
   const work = checkWorkDirectory(options.work ?? path.join(DEFAULT_WORK_ROOT, `os-image-${settings.os.name}`));
-  checkWorkDirectory(path.dirname(settings.packageCache), '--package-cache');
   refuseOutInsideWork(outDir, work);
   const base = path.join(STAGE_SCRIPTS, 'collections', 'os-image', settings.os.name);
   requireFile(base, 'collection', 'every supported OS has one in stage-scripts/collections/os-image');
@@ -116,20 +119,29 @@ export function prepareOsImageBuild(options: BuildOsImageOptions): OsImagePlan {
   }
   if (settings.customizeScript !== undefined) requireFile(settings.customizeScript, 'customization script', 'give the path of a script file');
   if (fs.existsSync(settings.out)) throw new EnvironmentError(`${settings.out} already exists; remove it or pass another --out`);
+  // No Ubuntu archive keyring is in the host package list: say so before installing anything.
+  if (settings.os.distro === 'ubuntu') requireFile(archiveKeyring(settings), 'archive keyring', 'build Ubuntu OS images on an Ubuntu host');
   requireRoot('stemcell build-os-image');
-  ensureHostPackages(['build-os-image'], options.installHostPackages ?? false, options.say);
-  const keyring = `/usr/share/keyrings/${settings.os.distro}-archive-keyring.gpg`;
-  requireFile(keyring, 'archive keyring', settings.os.distro === 'ubuntu' ? 'build Ubuntu OS images on an Ubuntu host' : 'apt-get install debian-archive-keyring');
+  prepareOutputDirectory(outDir);
+  prepareOutputDirectory(path.dirname(settings.packageCache), '--package-cache', 'the package cache');
   requireFreeSpace(work, 4 * GIB, 'the build (chroot and package cache)');
   requireFreeSpace(outDir, 1 * GIB, 'the OS image tarball');
   requireUnlocked(work);
-  prepareOutputDirectory(outDir);
   return { settings, work, collection, stagesPath: own.searchPath };
+}
+
+const archiveKeyring = (settings: OsImageSettings): string => `/usr/share/keyrings/${settings.os.distro}-archive-keyring.gpg`;
+
+/** The host packages of an OS image build (installed when asked), and the archive keyring one of them brings. */
+export function readyOsImageHost(settings: OsImageSettings, install: boolean, say?: (line: string) => void): void {
+  ensureHostPackages(['build-os-image'], install, say);
+  requireFile(archiveKeyring(settings), 'archive keyring', 'apt-get install debian-archive-keyring');
 }
 
 export async function buildOsImage(options: BuildOsImageOptions, plan = prepareOsImageBuild(options)): Promise<OsImageBuild> {
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { settings, work, collection, stagesPath } = plan;
+  readyOsImageHost(settings, options.installHostPackages ?? false, say);
   const startedAt = new Date().toISOString();
 
   makeDirectories(work);

@@ -81,12 +81,14 @@ export async function runCollection(options: RunCollectionOptions): Promise<Stag
     return () => process.off(signal, forward);
   });
   try {
-    const exitCode = await new Promise<number>((resolve, reject) => {
+    const { exitCode, killedBy } = await new Promise<{ exitCode: number | null; killedBy: NodeJS.Signals | null }>((resolve, reject) => {
       child.on('error', reject);
-      child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 143)));
+      child.on('exit', (code, signal) => resolve({ exitCode: code, killedBy: signal }));
     });
     const stages = readReport(options.work);
     if (exitCode === 0) return stages;
+    // Killed from outside (the OOM killer, kill -9): it could release nothing.
+    if (killedBy && !received) throw new FailedError(`the stage runner was killed by ${killedBy}; mounts and loop devices below ${options.work} may be left: rerun the same command with --resume-from to carry on (it releases them first)`);
     const stopped = stages.find((s) => s.status === 'failed' || s.status === 'interrupted');
     if (exitCode === 130 || exitCode === 143 || received) {
       const signal = received ?? (exitCode === 130 ? 'SIGINT' : 'SIGTERM');

@@ -10,20 +10,12 @@
  */
 import { shellQuote } from './shell';
 
-/** Every build: where packages come from, and the build's clock. */
+/** Every build: the OS, apt's proxy, snapshot and cache, and the build's clock. */
 const COMMON = [
   /** `debian-bookworm`, `ubuntu-jammy`, ... */
   'STEMCELL_OS',
   /** `debian` or `ubuntu` */
   'STEMCELL_OS_DISTRO',
-  /** `bookworm`, `jammy`, ... */
-  'STEMCELL_OS_CODENAME',
-  /** Archive URL of the release and updates pockets. */
-  'STEMCELL_MIRROR',
-  /** Archive URL of the security pocket. */
-  'STEMCELL_SECURITY_MIRROR',
-  /** Archive components, space-separated (`main`, `main universe`). */
-  'STEMCELL_COMPONENTS',
   /** A snapshot time (`20251101T000000Z`), or empty for the live archives. */
   'STEMCELL_SNAPSHOT',
   /** HTTP proxy for apt during the build, or empty. */
@@ -37,6 +29,14 @@ const COMMON = [
 /** OS image builds. */
 export const OS_IMAGE_SETTINGS = [
   ...COMMON,
+  /** `bookworm`, `jammy`, ... */
+  'STEMCELL_OS_CODENAME',
+  /** Archive URL of the release and updates pockets (a stemcell build installs from the OS image's own sources). */
+  'STEMCELL_MIRROR',
+  /** Archive URL of the security pocket. */
+  'STEMCELL_SECURITY_MIRROR',
+  /** Archive components, space-separated (`main`, `main universe`). */
+  'STEMCELL_COMPONENTS',
   /** More packages for the base set, space-separated. */
   'STEMCELL_EXTRA_PACKAGES',
   /** The operator's --customize script (absolute path), or empty. */
@@ -66,6 +66,8 @@ export const STEMCELL_SETTINGS = [
   'STEMCELL_PARTITION_TABLE',
   /** The number of the root partition in that table. */
   'STEMCELL_ROOT_PARTITION',
+  /** The number of the EFI system partition in that table, or empty (BIOS). */
+  'STEMCELL_ESP_PARTITION',
   /** A bosh-agent executable (absolute path), or empty for the pinned release. */
   'STEMCELL_AGENT_BINARY',
   /** bosh-blobstore-* executables (absolute paths), space-separated. */

@@ -78,6 +78,21 @@ async function requireAgentReachable(): Promise<void> {
   }
 }
 
+/** A program to install in the image: a regular file that is an ELF executable or a #! script. */
+function requireProgram(file: string, what: string, hint: string): void {
+  requireFile(file, what, hint);
+  const head = Buffer.alloc(4);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, head, 0, 4, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])) && head.subarray(0, 2).toString('latin1') !== '#!') {
+    throw new UsageError(`${what} ${file} is not a program (neither an ELF executable nor a #! script); ${hint}`);
+  }
+}
+
 /** settings.env of a stemcell build. */
 export function stemcellStageSettings(
   def: StemcellDefinition,
@@ -97,6 +112,7 @@ export function stemcellStageSettings(
     STEMCELL_FIRMWARE: def.firmware,
     STEMCELL_PARTITION_TABLE: layout.sfdiskScript,
     STEMCELL_ROOT_PARTITION: String(layout.rootPartition),
+    STEMCELL_ESP_PARTITION: layout.espPartition === undefined ? '' : String(layout.espPartition),
     STEMCELL_AGENT_BINARY: files.agentBinary === undefined ? '' : path.resolve(files.agentBinary),
     STEMCELL_BLOBSTORE_CLIS: files.blobstoreClis.map((c) => path.resolve(c)).join(' '),
     STEMCELL_OUTPUT_DIR: files.outputDir,
@@ -120,14 +136,13 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
     requireFile(path.join(work, 'settings.env'), 'settings of the build to resume', 'resume needs the work directory of a failed build (see --work)');
   }
   refuseExisting(tarball);
-  if (options.agentBinary !== undefined) requireFile(options.agentBinary, 'agent binary', 'give the path of a bosh-agent executable');
+  if (options.agentBinary !== undefined) requireProgram(options.agentBinary, 'agent binary', 'give the path of a bosh-agent executable');
   for (const cli of options.blobstoreClis ?? []) {
-    requireFile(cli, 'blobstore CLI', 'give the path of a bosh-blobstore-<kind> executable');
+    requireProgram(cli, 'blobstore CLI', 'give the path of a bosh-blobstore-<kind> executable');
     if (!/^bosh-blobstore-[a-z0-9]+$/.test(path.basename(cli))) throw new UsageError(`blobstore CLI ${cli} must be named bosh-blobstore-<kind> (dav, s3, gcs, az)`);
   }
   // Package settings (mirror, proxy, cache) as for the OS image; checked before anything runs.
   const apt = resolveOsImageSettings({ os, out: tarball, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot });
-  checkWorkDirectory(path.dirname(apt.packageCache), '--package-cache');
 
   const given = options.osImage === undefined ? undefined : requireFile(path.resolve(options.osImage), 'OS image', 'build one with stemcell build-os-image');
   const found = path.join(outDir, osImageTarballName(os));
@@ -135,27 +150,33 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   const buildFirst = given === undefined && !fs.existsSync(found);
 
   requireRoot('stemcell build');
-  // One install for the whole command, the OS image it may build first included.
-  ensureHostPackages(buildFirst ? ['build', 'build-os-image'] : ['build'], options.installHostPackages ?? false, say);
+  prepareOutputDirectory(outDir);
+  prepareOutputDirectory(path.dirname(apt.packageCache), '--package-cache', 'the package cache');
   requireFreeSpace(work, 4 * GIB + def.infrastructure.defaultDiskSizeMiB * 2 ** 20, 'the stemcell build (chroot and disk image)');
   requireUnlocked(work);
-  prepareOutputDirectory(outDir);
+  const osImagePlan = buildFirst ? prepareOsImageBuild({ os, outDir, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot, say }) : undefined;
+  // One install for the whole command, the OS image it may build first included.
+  ensureHostPackages(buildFirst ? ['build', 'build-os-image'] : ['build'], options.installHostPackages ?? false, say);
   // Behind a proxy only curl (in the bosh_agent stage) knows the way; skip the probe.
   if (options.agentBinary === undefined && options.proxy === undefined) await requireAgentReachable();
-  const osImagePlan = buildFirst ? prepareOsImageBuild({ os, outDir, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot, say }) : undefined;
 
   if (osImagePlan) {
     say(`no --os-image given and no ${found}: building it first`);
     await buildOsImage({ os, outDir, say }, osImagePlan);
-  } else {
-    if (given === undefined) say(`using the OS image ${found} built earlier (pass --os-image to choose another, or delete it to rebuild)`);
-    // GNU tar unpacks it in the os_image_extract stage: only after every entry is vetted.
-    await vetOsImage(osImage, os);
+  } else if (given === undefined) {
+    say(`using the OS image ${found} built earlier (pass --os-image to choose another, or delete it to rebuild)`);
   }
 
-  const outputDir = path.join(work, 'stemcell');
+  // The stages unpack a copy in the work directory (root's), vetted by the
+  // reader first: GNU tar never meets an entry the reader has not seen, and
+  // nobody can swap the file between the two.
   makeDirectories(work);
-  const settings = stemcellStageSettings(def, version, aptStageSettings(apt), { osImage, agentBinary: options.agentBinary, blobstoreClis: options.blobstoreClis ?? [], outputDir });
+  const osImageCopy = path.join(work, 'os-image.tgz');
+  fs.copyFileSync(osImage, osImageCopy);
+  if (!osImagePlan) await vetOsImage(osImageCopy, os, osImage);
+
+  const outputDir = path.join(work, 'stemcell');
+  const settings = stemcellStageSettings(def, version, aptStageSettings(apt), { osImage: osImageCopy, agentBinary: options.agentBinary, blobstoreClis: options.blobstoreClis ?? [], outputDir });
   fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings), { mode: 0o600 });
   say(`building ${stemcellName(def)} ${version} (${def.firmware}) in ${work}`);
   const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom });

@@ -267,6 +267,24 @@ export const CHECKS: readonly Check[] = [
   fileMode('/etc/group', 0o644),
   fileMode('/root', 0o700, false),
   {
+    id: 'files.root-directory',
+    title: 'the root directory is root\'s, mode 0755',
+    run: (ctx) => {
+      const root = ctx.fs.lstat('/');
+      if (!root) return fail('the root directory\'s owner and mode are not recorded');
+      const ok = root.type === 'directory' && root.mode === 0o755 && root.uid === 0 && root.gid === 0;
+      return ok ? pass('/ 0755 0:0') : fail(`/ is ${root.type} ${octal(root.mode)} ${root.uid}:${root.gid}; expected directory 0755 0:0`);
+    },
+  },
+  {
+    id: 'files.names-utf8',
+    title: 'every file name is UTF-8 (others hide from the tools that read them)',
+    run: (ctx) => {
+      const found = [...ctx.fs.entries()].filter((e) => e.nameNotUtf8).map((e) => e.path);
+      return found.length === 0 ? pass('all UTF-8') : fail(`not UTF-8: ${found.slice(0, 10).join(', ')}${found.length > 10 ? ` and ${found.length - 10} more` : ''}`);
+    },
+  },
+  {
     id: 'files.setuid-allowlist',
     title: `setuid/setgid only on ${[...SETUID_ALLOWED].map((p) => path.posix.basename(p)).join(', ')}`,
     run: (ctx) => {

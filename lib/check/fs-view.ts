@@ -21,6 +21,8 @@ export interface FsEntry {
   readonly gid: number;
   readonly size: number;
   readonly linkTarget?: string;
+  /** Set when the name on disk is not UTF-8; `path` then shows its bytes as \xNN. */
+  readonly nameNotUtf8?: true;
 }
 
 export interface FsView {
@@ -68,17 +70,7 @@ export class DirectoryView implements FsView {
 
   lstat(p: string): FsEntry | undefined {
     try {
-      const s = fs.lstatSync(this.real(p));
-      const type: EntryType = s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'other';
-      return {
-        path: path.posix.normalize(`/${p}`),
-        type,
-        mode: s.mode & 0o7777,
-        uid: s.uid,
-        gid: s.gid,
-        size: s.size,
-        linkTarget: type === 'symlink' ? fs.readlinkSync(this.real(p)) : undefined,
-      };
+      return entryOf(path.posix.normalize(`/${p}`), fs.lstatSync(this.real(p)), () => fs.readlinkSync(this.real(p)));
     } catch {
       return undefined;
     }
@@ -98,21 +90,62 @@ export class DirectoryView implements FsView {
     }
   }
 
+  /**
+   * Every entry below the root, on the root's file system only (like find
+   * -xdev). Walked by bytes, not strings: a name that is not UTF-8 would
+   * otherwise turn into U+FFFD, fail its lstat and hide, with everything
+   * below it, from the scans (a setuid shell named `sh\xff`, say).
+   */
   *entries(): Iterable<FsEntry> {
     const rootDev = fs.lstatSync(this.root).dev;
-    const stack = ['/'];
+    const stack: { real: Buffer; shown: string; utf8: boolean }[] = [{ real: Buffer.from(this.root), shown: '/', utf8: true }];
     while (stack.length > 0) {
       const dir = stack.pop()!;
-      for (const name of this.list(dir)) {
-        const p = path.posix.join(dir, name);
-        const entry = this.lstat(p);
-        if (!entry) continue;
-        yield entry;
-        // Stay on the root's file system, like find -xdev: no /proc, no mounts.
-        if (entry.type === 'directory' && fs.lstatSync(this.real(p)).dev === rootDev) stack.push(p);
+      let names: Buffer[];
+      try {
+        names = fs.readdirSync(dir.real, { encoding: 'buffer' });
+      } catch {
+        continue;
+      }
+      for (const name of names.sort(Buffer.compare)) {
+        const real = Buffer.concat([dir.real, Buffer.from('/'), name]);
+        let stat: fs.Stats;
+        try {
+          stat = fs.lstatSync(real);
+        } catch {
+          continue;
+        }
+        const decoded = utf8Name(name);
+        const shown = path.posix.join(dir.shown, decoded ?? escapedName(name));
+        const utf8 = dir.utf8 && decoded !== undefined;
+        yield {
+          ...entryOf(shown, stat, () => fs.readlinkSync(real).toString()),
+          ...(utf8 ? {} : { nameNotUtf8: true as const }),
+        };
+        if (stat.isDirectory() && stat.dev === rootDev) stack.push({ real, shown, utf8 });
       }
     }
   }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function utf8Name(name: Buffer): string | undefined {
+  try {
+    return strictUtf8.decode(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A name's bytes, printable ones as they are and the rest as \xNN. */
+function escapedName(name: Buffer): string {
+  return [...name].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+}
+
+function entryOf(p: string, s: fs.Stats, link: () => string): FsEntry {
+  const type: EntryType = s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'other';
+  return { path: p, type, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, linkTarget: type === 'symlink' ? link() : undefined };
 }
 
 /** Contents kept in memory when reading a tarball: configuration, not programs. */
@@ -143,7 +176,7 @@ export class TarballView implements FsView {
     let kept = 0;
     try {
       for await (const entry of readOsImage(file)) {
-        const p = `/${entry.path}`;
+        const p = entry.path === '.' ? '/' : `/${entry.path}`;
         const type: EntryType = entry.kind === 'file' || entry.kind === 'hardlink' ? 'file' : entry.kind === 'directory' ? 'directory' : entry.kind === 'symlink' ? 'symlink' : 'other';
         const target = entry.kind === 'hardlink' ? `/${entry.linkTarget}` : undefined;
         const size = target ? index.get(target)?.size ?? 0 : entry.size;
@@ -164,6 +197,7 @@ export class TarballView implements FsView {
     }
     const children = new Map<string, string[]>();
     for (const p of index.keys()) {
+      if (p === '/') continue;
       const parent = path.posix.dirname(p);
       const names = children.get(parent);
       if (names) names.push(path.posix.basename(p));

@@ -26,13 +26,13 @@ export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) =
     }
     const root = rootPartitionOf(partitionTable(raw, 'raw'));
     if (!root) throw new InvalidStemcellError(`${tarball}: the disk has no Linux partition`);
-    const loop = run('losetup', ['--find', '--show', '--read-only', '--offset', String(root.start * SECTOR_BYTES), '--sizelimit', String(root.size * SECTOR_BYTES), raw]).trim();
-    const detach = onExit(`loop device ${loop}`, () => run('losetup', ['--detach', loop]));
+    const loop = run('losetup', ['--find', '--show', '--read-only', '--offset', String(root.start * SECTOR_BYTES), '--sizelimit', String(root.size * SECTOR_BYTES), raw], 'host').trim();
+    const detach = onExit(`loop device ${loop}`, () => run('losetup', ['--detach', loop], 'host'));
     const mnt = path.join(scratch, 'root');
     fs.mkdirSync(mnt);
     try {
       run('mount', ['-o', 'ro,noload,nodev,nosuid,noexec', '-t', 'ext4', loop, mnt]);
-      const unmount = onExit(`mount ${mnt}`, () => run('umount', [mnt]));
+      const unmount = onExit(`mount ${mnt}`, () => run('umount', [mnt], 'host'));
       try {
         return await use(new DirectoryView(mnt));
       } finally {

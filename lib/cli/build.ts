@@ -4,7 +4,7 @@ import { DEFAULT_PACKAGE_CACHE } from '../builder/os-image-settings';
 import { buildStemcell } from '../builder/stemcell';
 import { infrastructureNames, operatingSystemNames } from '../stemcell/matrix';
 import { CliIo, say } from './main';
-import { repeatableOption } from './options';
+import { pathOption, repeatablePathOption } from './options';
 
 export function buildCommand(io: CliIo): Command {
   return new Command('build')
@@ -14,16 +14,16 @@ export function buildCommand(io: CliIo): Command {
     .option('--disk-format <format>', 'disk format (default: the infrastructure\'s first)')
     .addOption(new Option('--firmware <firmware>', 'boot firmware (default: the OS\'s)').choices(['bios', 'efi']))
     .option('--version <version>', 'stemcell version', '0.0.1')
-    .option('--os-image <file>', 'OS image to start from (default: <out>/bosh-<os>-os-image.tgz, built first when missing)')
-    .option('--agent-binary <file>', 'bosh-agent executable (default: the pinned release, downloaded and verified)')
-    .option('--blobstore-cli <file>', 'a bosh-blobstore-<kind> executable to install next to the agent; repeatable', repeatableOption, [])
-    .option('--out <dir>', 'directory for the stemcell tarball (and the OS image it builds), created when missing', DEFAULT_OUT_DIR)
-    .option('--work <dir>', 'work directory (default: /var/tmp/stemcell-farm/work/stemcell-<infrastructure>-<os>)')
+    .option('--os-image <file>', 'OS image to start from (default: <out>/bosh-<os>-os-image.tgz, built first when missing)', pathOption)
+    .option('--agent-binary <file>', 'bosh-agent executable (default: the pinned release, downloaded and verified)', pathOption)
+    .option('--blobstore-cli <file>', 'a bosh-blobstore-<kind> executable to install next to the agent; repeatable', repeatablePathOption, [])
+    .option('--out <dir>', 'directory for the stemcell tarball (and the OS image it builds), created when missing', pathOption, DEFAULT_OUT_DIR)
+    .option('--work <dir>', 'work directory (default: /var/tmp/stemcell-farm/work/stemcell-<infrastructure>-<os>)', pathOption)
     .option('--resume-from <stage>', 'resume a failed build at this stage (same --work)')
     .option('--keep-work', 'keep the work directory after a successful build')
-    .option('--mirror <url>', 'package mirror for the kernel (and the OS image, when built)')
-    .option('--proxy <url>', 'HTTP proxy for apt during the build')
-    .option('--package-cache <dir>', 'downloaded packages, reused across builds', DEFAULT_PACKAGE_CACHE)
+    .option('--mirror <url>', 'package mirror of the OS image it builds first (the kernel comes from the OS image\'s own apt sources)')
+    .option('--proxy <url>', 'HTTP proxy for apt during the build (the kernel install, and the OS image it builds)')
+    .option('--package-cache <dir>', 'downloaded packages, reused across builds', pathOption, DEFAULT_PACKAGE_CACHE)
     .option('--install-host-packages', 'apt-get install missing host packages first (those of the OS image build too)')
     .addHelpText('after', '\nPrints the stemcell\'s path. Exits 4 when a stage fails, naming the stage to --resume-from; 130/143 when interrupted.')
     .action(async (o: {

@@ -6,14 +6,14 @@ import { parseAmiPairs } from '../stemcell/aws';
 import { lightStemcellFrom } from '../stemcell/light';
 import { readStemcellTarball, refuseExisting, writeTarball } from '../stemcell/tarball';
 import type { CliIo } from './main';
-import { inputTarball, listOption } from './options';
+import { inputTarball, listOption, pathOption } from './options';
 
 export function lightCommand(io: CliIo): Command {
   return new Command('light')
     .description('Make the light stemcell of a heavy AWS stemcell: an empty image plus the AMI of each region.')
     .argument('<heavy>', 'a heavy AWS stemcell .tgz (stemcell_formats: [aws-raw])')
     .option('--ami <REGION=AMI>', 'the AMI in one region; repeat the option or separate pairs with commas', listOption, [])
-    .option('--out <dir>', 'directory for the light stemcell, created when missing (default: the heavy stemcell\'s)')
+    .option('--out <dir>', 'directory for the light stemcell, created when missing (default: the heavy stemcell\'s)', pathOption)
     .addHelpText(
       'after',
       '\nExample:\n  stemcell light bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz \\\n' +

@@ -12,7 +12,8 @@ import { exitCodeFor, ExitCode, messageFor } from './exit-codes';
 import { inspectCommand } from './inspect';
 import { lightCommand } from './light';
 import { publishLightCommand } from './publish-light';
-import { printable } from './text';
+import { printable, printableLines } from './text';
+import { version as PACKAGE_VERSION } from '../../package.json';
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -37,7 +38,7 @@ export function buildProgram(io: CliIo): Command {
       '\nExit codes: 0 ok, 1 invalid (stemcell, image or checks), 2 usage error, 3 environment (missing file, output exists or not\n' +
         'writable, not root, host packages or AWS credentials missing), 4 build or publication failed, 130/143 interrupted.',
     )
-    .showHelpAfterError('(run with --help for usage)');
+    .version(PACKAGE_VERSION, '--version', 'print the version of stemcell');
   program.addCommand(inspectCommand(io));
   program.addCommand(lightCommand(io));
   program.addCommand(buildOsImageCommand(io));
@@ -48,7 +49,12 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(doctorCommand(io));
   // Let main() decide exit codes instead of commander calling process.exit.
   const configure = (cmd: Command): void => {
-    cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: (text) => io.err(printable(text.replace(/\n$/, '')) + (text.endsWith('\n') ? '\n' : '')) });
+    cmd.exitOverride().configureOutput({
+      writeOut: io.out,
+      // Help shown for a mistake keeps its lines; an error is one line, with the hint.
+      writeErr: (text) => io.err(printableLines(text)),
+      outputError: (text, write) => write(`${text.trim().split('\n').join(' ')} (run with --help for usage)\n`),
+    });
     cmd.commands.forEach(configure);
   };
   configure(program);

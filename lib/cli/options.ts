@@ -10,11 +10,6 @@ export function listOption(value: string, previous: readonly string[] = []): str
   return [...previous, ...value.split(',').map((v) => v.trim()).filter((v) => v !== '')];
 }
 
-/** Repeatable, one value each time (for paths, which may hold commas). */
-export function repeatableOption(value: string, previous: readonly string[] = []): string[] {
-  return [...previous, value];
-}
-
 /** A whole number from `min` to `max`. */
 export function integerOption(min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -24,6 +19,17 @@ export function integerOption(min: number, max: number): (value: string) => numb
     }
     return n;
   };
+}
+
+/** A path: anything but an empty string (which would mean the current directory). */
+export function pathOption(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('expected a path, not an empty string');
+  return value;
+}
+
+/** A repeatable path option. */
+export function repeatablePathOption(value: string, previous: readonly string[] = []): string[] {
+  return [...previous, pathOption(value)];
 }
 
 /** A stemcell or OS image to read: an existing, readable, regular file. */

@@ -8,9 +8,9 @@ import { EnvironmentError, FailedError, InvalidStemcellError, UsageError } from 
 import { callerClients } from '../publish/aws-clients';
 import { PublicSharingBlockedError } from '../publish/copy-ami';
 import { publishLight, PublishFailedError } from '../publish/publish-light';
-import { parseKmsKeyPairs, parseShareWith, validateRegion } from '../stemcell/aws';
+import { parseKmsKeyPairs, parseShareWith, validateRegion } from '../aws/identifiers';
 import { CliIo, say } from './main';
-import { inputTarball, integerOption, listOption } from './options';
+import { inputTarball, integerOption, listOption, pathOption } from './options';
 
 interface PublishLightFlags {
   region: string;
@@ -49,6 +49,9 @@ function copyOptions(flags: PublishLightFlags): Record<string, unknown> {
   flags.excludeRegions.forEach(validateRegion);
   flags.requireRegions.forEach(validateRegion);
   if (flags.regions.length > 0 && flags.excludeRegions.length > 0) throw new UsageError('give --regions or --exclude-regions, not both');
+  // A required region outside the copy could only fail after every copy was made.
+  const never = flags.requireRegions.filter((r) => r !== flags.region && (flags.excludeRegions.includes(r) || (flags.regions.length > 0 && !flags.regions.includes(r))));
+  if (never.length > 0) throw new UsageError(`--require-regions ${never.join(',')}: not among the regions copied to (--regions/--exclude-regions), so the light stemcell could never be written`);
   const shareWith = parseShareWith(flags.shareWith);
   const kmsKeyIds = parseKmsKeyPairs(flags.kmsKey);
   return {
@@ -79,7 +82,7 @@ export function publishLightCommand(io: CliIo): Command {
     .option('--allow-partial', 'write the light stemcell even if some regions failed')
     .option('--retry-failed', 'replace copies that failed in an earlier run')
     .option('--concurrency <n>', 'copies in flight at once (1 to 50)', integerOption(1, 50), 8)
-    .option('--out <dir>', 'directory for the light stemcell, created when missing (default: the heavy stemcell\'s)')
+    .option('--out <dir>', 'directory for the light stemcell, created when missing (default: the heavy stemcell\'s)', pathOption)
     .addHelpText(
       'after',
       '\nCredentials: the AWS SDK default chain (AWS_PROFILE with SSO or role_arn, environment keys with a\n' +

@@ -3,9 +3,7 @@
  * image) is escaped before it reaches a terminal: a hostile stemcell must not
  * be able to move the cursor, rewrite lines or print a fake result.
  */
-
-// C0 and C1 controls, DEL, and the Unicode controls that reorder or hide text.
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
+import { controlCharacters } from '../text';
 
 function escapeOne(c: string): string {
   if (c === '\n') return '\\n';
@@ -17,7 +15,7 @@ function escapeOne(c: string): string {
 
 /** One line, every control character shown as an escape. */
 export function printable(text: string): string {
-  return text.replace(UNSAFE, escapeOne);
+  return text.replace(controlCharacters(), escapeOne);
 }
 
 /** Lines kept apart, each made printable. */
@@ -28,10 +26,10 @@ export function printableLines(text: string): string {
     .join('\n');
 }
 
-// What JSON.stringify leaves raw but a terminal may act on.
-const JSON_UNSAFE = /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
 
 /** JSON for --json output: the same data, with every control character escaped. */
 export function jsonText(value: unknown): string {
-  return `${JSON.stringify(value, null, 2).replace(JSON_UNSAFE, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`)}\n`;
+  // JSON.stringify escapes C0 controls inside strings; a raw newline is the layout's.
+  const text = JSON.stringify(value, null, 2).replace(controlCharacters(), (c) => (c === '\n' ? c : `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`));
+  return `${text}\n`;
 }

@@ -20,7 +20,7 @@ import {
   Tag,
 } from '@aws-sdk/client-ec2';
 import { AMI_TAG, idempotencyToken, MANAGED_BY } from '../stemcell/ami';
-import { EXAMPLES, isAccountId, isAmiId, isKmsKeyReference, isOrganizationalUnitArn, isOrganizationArn, isRegionName, ShareWith } from '../stemcell/aws';
+import { EXAMPLES, isAccountId, isAmiId, isKmsKeyReference, isOrganizationalUnitArn, isOrganizationArn, isRegionName, ShareWith } from '../aws/identifiers';
 import { Ec2ForRegion } from '../aws/clients';
 import { snapshotIds } from '../aws/images';
 import {

@@ -12,7 +12,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { digestOf } from '../digests';
 import { AMI_TAG } from '../stemcell/ami';
 import { AmiMap, validateAmiMap } from '../stemcell/aws';
-import { InvalidStemcellError, UsageError } from '../errors';
+import { FailedError, InvalidStemcellError, UsageError } from '../errors';
 import { checkPublishable, LightStemcell, lightStemcellFrom, Publication } from '../stemcell/light';
 import { readStemcellTarball, writeTarballToStream } from '../stemcell/tarball';
 import { Ec2ForRegion } from '../aws/clients';
@@ -92,7 +92,7 @@ async function putOnce(s3: S3Client, bucket: string, key: string, body: Buffer, 
   const existing = await withRetries(() => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })), options.clock);
   const bytes = await readAll(existing.Body as Readable);
   if (!bytes.equals(body)) {
-    throw new Error(`s3://${bucket}/${key} already exists with different contents; not overwriting it. Publish under another key (lightKey) or another stemcell version`);
+    throw new FailedError(`s3://${bucket}/${key} already exists with different contents; not overwriting it. Publish under another key (lightKey) or another stemcell version`);
   }
   return true;
 }

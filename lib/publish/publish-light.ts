@@ -118,6 +118,7 @@ export async function publishLight(aws: AwsClients, options: PublishLightOptions
   } else {
     say(`uploading root.img of ${path.basename(options.heavyPath)} to a new EBS snapshot in ${options.region}`);
     const upload = await uploadRootImage(options.heavyPath, options.region, aws.ebs(options.region), ec2, {
+      imageSha1: contents.imageDigests.sha1,
       tags,
       description: `${amiName(stemcell, buildId)} root disk`,
       clientToken: idempotencyToken('publish-light', options.region, buildId),

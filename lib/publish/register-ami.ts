@@ -24,9 +24,9 @@ import {
   validateAmiStemcell,
   validateBuildId,
 } from '../stemcell/ami';
-import { UsageError } from '../errors';
+import { FailedError, UsageError } from '../errors';
 import { eventObject, InvalidInputError, optionalString, region, requiredString } from '../aws/input';
-import { EXAMPLES, isSnapshotId } from '../stemcell/aws';
+import { EXAMPLES, isSnapshotId } from '../aws/identifiers';
 import { errorCode, withRetries } from '../aws/retry';
 import { hasTimeFor, RunOptions } from '../aws/runtime';
 
@@ -138,7 +138,7 @@ async function snapshotReady(ec2: EC2Client, snapshotId: string, options: RunOpt
     }
     if (!snapshot) throw new InvalidInputError(`snapshot ${snapshotId} does not exist in this region`);
     if (snapshot.State === 'completed') return true;
-    if (snapshot.State === 'error') throw new Error(`snapshot ${snapshotId} is in state error (${snapshot.StateMessage ?? 'no reason given'}); make a new one`);
+    if (snapshot.State === 'error') throw new FailedError(`snapshot ${snapshotId} is in state error (${snapshot.StateMessage ?? 'no reason given'}); make a new one`);
     if (!hasTimeFor(options, options.pollMs)) return false;
     await options.clock.sleep(options.pollMs);
   }
@@ -149,7 +149,7 @@ async function waitAvailable(ec2: EC2Client, imageId: string, options: RunOption
     const image = await imageState(ec2, imageId, options);
     if (image?.State === 'available') return 'available';
     if (image && ['failed', 'invalid', 'error', 'deregistered'].includes(image.State ?? '')) {
-      throw new Error(`AMI ${imageId} is ${image.State}: ${image.StateReason?.Message ?? 'no reason given'}`);
+      throw new FailedError(`AMI ${imageId} is ${image.State}: ${image.StateReason?.Message ?? 'no reason given'}`);
     }
     if (!hasTimeFor(options, options.pollMs)) return 'pending';
     await options.clock.sleep(options.pollMs);

@@ -12,6 +12,7 @@ import { withRetries } from '../aws/retry';
 import { Clock } from '../aws/runtime';
 import { digestOf } from '../digests';
 import { Tag } from '../stemcell/ami';
+import { InvalidStemcellError } from '../errors';
 import { withStemcellDisk } from '../stemcell/tarball';
 import { fileRegions, TarEntry } from '../tarball/reader';
 
@@ -20,6 +21,8 @@ export const BLOCK_SIZE = 512 * 1024;
 const GIB = 1024 ** 3;
 
 export interface UploadOptions {
+  /** sha1 of the heavy stemcell's `image` as checked before: the upload must read the same. */
+  readonly imageSha1: string;
   readonly tags: readonly Tag[];
   readonly description: string;
   /** Same token, same snapshot: a retried StartSnapshot does not make a second one. */
@@ -66,7 +69,7 @@ export async function uploadRootImage(heavyPath: string, region: string, ebs: EB
   const concurrency = options.concurrency ?? 16;
   let snapshotId: string | undefined;
   try {
-    return await withStemcellDisk(heavyPath, async (disk) => {
+    const read = await withStemcellDisk(heavyPath, async (disk) => {
       const volumeSizeGiB = Math.max(1, Math.ceil(disk.size / GIB));
       const started = await withRetries(
         () => ebs.send(new StartSnapshotCommand({ VolumeSize: volumeSizeGiB, Tags: [...options.tags], Description: options.description, ClientToken: options.clientToken, Timeout: 60 })),
@@ -106,9 +109,15 @@ export async function uploadRootImage(heavyPath: string, region: string, ebs: EB
       }
       await Promise.all(inFlight);
       if (failure) throw failure.error;
-      await withRetries(() => ebs.send(new CompleteSnapshotCommand({ SnapshotId: id, ChangedBlocksCount: changedBlocks })), options.clock);
       return { snapshotId: id, volumeSizeGiB, imageBytes: disk.size, changedBlocks };
     });
+    // The file was checked in an earlier pass; a snapshot is completed only of that same image.
+    if (read.imageDigests.sha1 !== options.imageSha1) {
+      throw new InvalidStemcellError(`${heavyPath} changed while it was being published (its image no longer has the sha1 checked before); nothing was registered`);
+    }
+    const { snapshotId: id, changedBlocks } = read.value;
+    await withRetries(() => ebs.send(new CompleteSnapshotCommand({ SnapshotId: id, ChangedBlocksCount: changedBlocks })), options.clock);
+    return read.value;
   } catch (e) {
     if (snapshotId) {
       const id = snapshotId;

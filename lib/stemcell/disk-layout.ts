@@ -29,6 +29,8 @@ export interface DiskLayout {
   readonly sfdiskScript: string;
   /** 1-based number of the root partition. */
   readonly rootPartition: number;
+  /** 1-based number of the EFI system partition, on EFI disks. */
+  readonly espPartition?: number;
 }
 
 export function diskLayout(firmware: Firmware): DiskLayout {
@@ -39,6 +41,7 @@ export function diskLayout(firmware: Firmware): DiskLayout {
         `start=${FIRST_SECTOR}, size=${ESP_SECTORS}, type=${PARTITION_TYPES.efiSystem}, name="EFI"\n` +
         `start=${FIRST_SECTOR + ESP_SECTORS}, type=${PARTITION_TYPES.linuxGpt}, name="root"\n`,
       rootPartition: 2,
+      espPartition: 1,
     };
   }
   return { sfdiskScript: `label: dos\nstart=${FIRST_SECTOR}, type=${PARTITION_TYPES.linuxMbr}, bootable\n`, rootPartition: 1 };

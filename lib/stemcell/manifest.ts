@@ -11,7 +11,7 @@ import { stemcellName, validateStemcellName, validateVersion } from './naming';
 
 /** Real manifests are about 1 KiB, a light one with every region about 3 KiB; anything near this is an attack or an accident. */
 export const MAX_MANIFEST_BYTES = 64 * 1024;
-/** A manifest needs no YAML aliases; a few are tolerated, a bomb is not. */
+/** A manifest needs no YAML aliases; a handful are tolerated (the yaml library's count), a bomb is not. */
 const MAX_YAML_ALIASES = 10;
 const OPERATING_SYSTEM_FIELD = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
@@ -86,7 +86,12 @@ export function heavyManifest(def: StemcellDefinition, options: HeavyManifestOpt
 export function lightManifest(heavy: StemcellManifest, amis: AmiMap): StemcellManifest {
   const infrastructure = heavy.cloud_properties?.infrastructure;
   if (infrastructure !== 'aws' || !heavy.stemcell_formats?.includes('aws-raw')) {
-    const what = heavy.stemcell_formats?.includes('aws-light') ? 'already a light stemcell' : `a ${String(infrastructure ?? 'non-AWS')} stemcell`;
+    const formats = `[${(heavy.stemcell_formats ?? []).join(', ')}]`;
+    const what = heavy.stemcell_formats?.includes('aws-light')
+      ? 'already a light stemcell'
+      : infrastructure === 'aws'
+        ? `an AWS stemcell with stemcell_formats ${formats}`
+        : `a stemcell for ${String(infrastructure ?? 'no infrastructure')}`;
     throw new UsageError(`${heavy.name} is ${what}; light stemcells are made from heavy AWS stemcells (stemcell_formats: [aws-raw])`);
   }
   return {
@@ -108,7 +113,8 @@ export function lightManifest(heavy: StemcellManifest, amis: AmiMap): StemcellMa
  */
 export function renderManifest(manifest: StemcellManifest): string {
   const plain = Object.fromEntries(Object.entries(manifest).filter(([, v]) => v !== undefined));
-  const text = stringify(plain, { lineWidth: 0, singleQuote: true, indentSeq: false, directives: true });
+  // YAML 1.1, as Ruby's Psych in the director reads it: `yes`, `1_260` and the like get quotes.
+  const text = stringify(plain, { version: '1.1', lineWidth: 0, singleQuote: true, indentSeq: false, directives: true });
   // What we write, we must be able to read back.
   if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) throw new UsageError(`the manifest would be ${Buffer.byteLength(text)} bytes, more than the ${MAX_MANIFEST_BYTES} a stemcell.MF may have`);
   return text;
@@ -155,7 +161,8 @@ export function parseManifest(text: string): StemcellManifest {
   if (Buffer.byteLength(text) > MAX_MANIFEST_BYTES) fail(`${Buffer.byteLength(text)} bytes, more than the ${MAX_MANIFEST_BYTES} a manifest may have`);
   let doc: unknown;
   try {
-    const document = parseDocument(text, { uniqueKeys: true });
+    // YAML 1.1, as the director reads it: an unquoted `yes` is true, `1_260` a number.
+    const document = parseDocument(text, { version: '1.1', uniqueKeys: true });
     if (document.errors.length > 0) fail(`not valid YAML: ${firstLine(document.errors[0].message)}`);
     doc = document.toJS({ maxAliasCount: MAX_YAML_ALIASES });
   } catch (e) {
@@ -167,7 +174,7 @@ export function parseManifest(text: string): StemcellManifest {
   const m = doc as Record<string, unknown>;
 
   const name = requireString(m, 'name');
-  const version = requireString(m, 'version', typeof m.version === 'number' ? `; quote it in the YAML, e.g. version: '${m.version}'` : '');
+  const version = requireString(m, 'version', typeof m.version === 'number' || typeof m.version === 'boolean' ? "; quote it in the YAML (version: '1.10' stays 1.10; unquoted, YAML reads it as the number 1.1)" : '');
   const sha1 = requireString(m, 'sha1');
   parseDigests(sha1);
   try {

@@ -25,13 +25,15 @@ export function validateVersion(version: string): string {
   return version;
 }
 
-// Names in manifests: upstream's are like bosh-aws-xen-hvm-ubuntu-jammy-go_agent.
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+// Stemcell names, in manifests and in tarball names alike: bosh-aws-xen-hvm-ubuntu-jammy-go_agent.
+const NAME_PATTERN = /^bosh-[a-z0-9][a-z0-9_-]{0,122}$/;
 
-/** Throw unless `name` is usable as a stemcell name (printable, no path separators). Returns it for chaining. */
+/** Throw unless `name` is a stemcell name as BOSH writes them. Returns it for chaining. */
 export function validateStemcellName(name: string): string {
   if (!NAME_PATTERN.test(name)) {
-    throw new UsageError(`invalid stemcell name ${JSON.stringify(name)}: use letters, digits, '.', '_', '+' or '-' (at most 128 characters), e.g. bosh-aws-xen-hvm-ubuntu-jammy-go_agent`);
+    throw new UsageError(
+      `invalid stemcell name ${JSON.stringify(name)}: expected bosh- and lower-case letters, digits, '_' or '-' (at most 128 characters), e.g. bosh-aws-xen-hvm-ubuntu-jammy-go_agent`,
+    );
   }
   return name;
 }
@@ -53,9 +55,7 @@ export function stemcellName(def: StemcellDefinition): string {
  * named the BOSH way (`bosh-...`), including ones outside our matrix.
  */
 export function tarballName(name: string, version: string, kind: 'heavy' | 'light'): string {
-  if (!/^bosh-[a-z0-9][a-z0-9_-]*$/.test(name)) {
-    throw new UsageError(`stemcell name ${JSON.stringify(name)} does not look like bosh-<infrastructure>-<hypervisor>-<os>-go_agent`);
-  }
+  validateStemcellName(name);
   const heavy = `bosh-stemcell-${validateVersion(version)}-${name.slice('bosh-'.length)}.tgz`;
   return kind === 'light' ? `light-${heavy}` : heavy;
 }

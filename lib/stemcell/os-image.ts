@@ -51,24 +51,24 @@ export function osFromRelease(osRelease: string): string | undefined {
  * afterwards: nothing in it can be written outside the target. Also refuses a
  * tarball that is no root file system, or one of another OS than `os`.
  */
-export async function vetOsImage(file: string, os: string): Promise<void> {
+export async function vetOsImage(file: string, os: string, name = file): Promise<void> {
   const releases = new Map<string, string>();
   let found = false;
   try {
-    for await (const entry of readOsImage(file)) {
+    for await (const entry of readOsImage(file, name)) {
       if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, await text(entry));
       if (entry.path === 'var/lib/dpkg/status') found = true;
     }
   } catch (e) {
-    throw readError(e, file);
+    throw readError(e, name);
   }
   const release = releases.get('etc/os-release') ?? releases.get('usr/lib/os-release');
   if (!found || release === undefined) {
-    throw new InvalidStemcellError(`${file} is not an OS image: it has no ${found ? 'os-release file' : 'dpkg database (var/lib/dpkg/status)'}; build one with stemcell build-os-image`);
+    throw new InvalidStemcellError(`${name} is not an OS image: it has no ${found ? 'os-release file' : 'dpkg database (var/lib/dpkg/status)'}; build one with stemcell build-os-image`);
   }
   const actual = osFromRelease(release);
   if (actual !== os) {
-    throw new InvalidStemcellError(`${file} is an OS image of ${actual ?? 'an unknown system'}, not ${os}; pass --os ${actual ?? '...'} or another --os-image`);
+    throw new InvalidStemcellError(`${name} is an OS image of ${actual ?? 'an unknown system'}, not ${os}; pass --os ${actual ?? '...'} or another --os-image`);
   }
 }
 

@@ -26,7 +26,7 @@ export type { TarballFile, WriteTarballOptions } from '../tarball/writer';
 
 export const MANIFEST_FILE = 'stemcell.MF';
 export const IMAGE_FILE = 'image';
-/** packages.txt, dev_tools_file_list.txt and SBOMs are kept in memory; they are far smaller. */
+/** packages.txt, dev_tools_file_list.txt and SBOMs are kept in memory, all of them together at most this; they are far smaller. */
 export const MAX_SIDE_FILE_BYTES = 64 * 1024 * 1024;
 /** Upstream stemcells hold six files. */
 export const MAX_ENTRIES = 64;
@@ -76,13 +76,33 @@ function stemcellRules(what: string): TarRules {
   return { what, layout: 'flat', maxEntries: MAX_ENTRIES, maxFileBytes: MAX_DISK_BYTES };
 }
 
-/** An image holds a disk, an OVA's few files, or another format's handful. */
+/** An image holds a disk (sparse, as `tar --sparse` stores it), an OVA's few files, or another format's handful. */
 function imageRules(what: string): TarRules {
-  return { what, layout: 'flat', maxEntries: MAX_ENTRIES, maxFileBytes: MAX_DISK_BYTES };
+  return { what, layout: 'flat', maxEntries: MAX_ENTRIES, maxFileBytes: MAX_DISK_BYTES, sparse: true };
 }
 
-async function writeChunk(out: fs.WriteStream | undefined, chunk: Buffer): Promise<void> {
-  if (out && !out.write(chunk)) await once(out, 'drain');
+/** A file being extracted; a write error (a full disk) is kept and thrown by the next write or the finish. */
+interface Extracting {
+  readonly stream: fs.WriteStream;
+  error?: Error;
+}
+
+function extracting(stream: fs.WriteStream): Extracting {
+  const out: Extracting = { stream };
+  stream.on('error', (e) => (out.error ??= e));
+  return out;
+}
+
+async function writeChunk(out: Extracting | undefined, chunk: Buffer): Promise<void> {
+  if (!out) return;
+  if (out.error) throw out.error;
+  if (!out.stream.write(chunk)) await once(out.stream, 'drain');
+}
+
+async function finishWriting(out: Extracting): Promise<void> {
+  if (out.error) throw out.error;
+  out.stream.end();
+  await once(out.stream, 'finish');
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
@@ -126,7 +146,7 @@ async function listImage(feed: Readable, what: string, diskTo: string | undefine
  * tarball in the same pass. The inner result is kept, not thrown, until the
  * manifest says what the image should be.
  */
-async function readImage(entry: TarEntry, what: string, out: fs.WriteStream | undefined, diskTo: string | undefined, written: string[]): Promise<{ digests: DigestSet; size: number; inner: InnerResult }> {
+async function readImage(entry: TarEntry, what: string, out: Extracting | undefined, diskTo: string | undefined, written: string[]): Promise<{ digests: DigestSet; size: number; inner: InnerResult }> {
   const digests = new Digests();
   let size = 0;
   if (entry.storedSize === 0) return { digests: digests.digest(), size, inner: { entries: [] } };
@@ -164,25 +184,30 @@ export async function readStemcellTarball(source: string | Readable, options: Re
   const sideFiles = new Map<string, Buffer>();
   const written: string[] = [];
   let image: Awaited<ReturnType<typeof readImage>> | undefined;
+  let sideBytes = 0;
   try {
     for await (const entry of readTar(gunzip(input, name), stemcellRules(name))) {
       const file = entry.path;
       if (file === MANIFEST_FILE && entry.size > MAX_MANIFEST_BYTES) {
         throw new InvalidStemcellError(`${name}: refusing tarball: stemcell.MF is ${entry.size} bytes, more than the ${MAX_MANIFEST_BYTES} allowed`);
       }
-      if (file !== IMAGE_FILE && entry.size > MAX_SIDE_FILE_BYTES) {
-        throw new InvalidStemcellError(`${name}: refusing tarball: ${JSON.stringify(file)} is ${entry.size} bytes, more than the ${MAX_SIDE_FILE_BYTES} allowed for files beside the image`);
+      if (file !== IMAGE_FILE) {
+        sideBytes += entry.size;
+        if (sideBytes > MAX_SIDE_FILE_BYTES) {
+          throw new InvalidStemcellError(`${name}: refusing tarball: the files beside the image add up to more than the ${MAX_SIDE_FILE_BYTES} bytes allowed (at ${JSON.stringify(file)})`);
+        }
       }
       entries.push({ name: file, size: entry.size });
 
-      let out: fs.WriteStream | undefined;
+      let out: Extracting | undefined;
       if (target) {
         const destination = path.join(target, file);
-        out = fs.createWriteStream(destination, { flags: 'wx', mode: 0o644 });
-        await once(out, 'open').catch((e: NodeJS.ErrnoException) => {
+        const stream = fs.createWriteStream(destination, { flags: 'wx', mode: 0o644 });
+        await once(stream, 'open').catch((e: NodeJS.ErrnoException) => {
           throw e.code === 'EEXIST' ? new EnvironmentError(`${destination} already exists; extract into an empty directory`) : e;
         });
         written.push(destination);
+        out = extracting(stream);
       }
       if (file === IMAGE_FILE) {
         image = await readImage(entry, `${name}: image`, out, options.diskTo, written);
@@ -194,10 +219,7 @@ export async function readStemcellTarball(source: string | Readable, options: Re
         }
         sideFiles.set(file, Buffer.concat(chunks));
       }
-      if (out) {
-        out.end();
-        await once(out, 'finish');
-      }
+      if (out) await finishWriting(out);
     }
     return summarize(name, entries, sideFiles, image);
   } catch (e) {
@@ -210,15 +232,24 @@ export async function readStemcellTarball(source: string | Readable, options: Re
 /**
  * Stream the disk (`root.img`) of a heavy stemcell to `use`, through the one
  * reader at both levels, without writing anything: the entry carries the
- * sparse map, and fileRegions() gives its bytes where they belong.
+ * sparse map, and fileRegions() gives its bytes where they belong. Also
+ * returns the digests of the `image` it read, so a caller that checked the
+ * stemcell in an earlier pass can tell that this pass read the same image.
  */
-export async function withStemcellDisk<T>(file: string, use: (disk: TarEntry) => Promise<T>): Promise<T> {
+export async function withStemcellDisk<T>(file: string, use: (disk: TarEntry) => Promise<T>): Promise<{ value: T; imageDigests: DigestSet }> {
   let result: { value: T } | undefined;
+  const digests = new Digests();
+  async function* digested(body: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of body) {
+      digests.update(chunk);
+      yield chunk;
+    }
+  }
   try {
     for await (const outer of readTar(gunzip(fs.createReadStream(file), file), stemcellRules(file))) {
       if (outer.path !== IMAGE_FILE) continue;
       const what = `${file}: image`;
-      for await (const inner of readTar(gunzip(outer.body(), what), imageRules(what))) {
+      for await (const inner of readTar(gunzip(digested(outer.body()), what), imageRules(what))) {
         if (inner.path !== DISK_FILE || result) throw new InvalidStemcellError(`${what}: must hold exactly one file, ${DISK_FILE}; it holds ${JSON.stringify(inner.path)}`);
         result = { value: await use(inner) };
       }
@@ -227,7 +258,7 @@ export async function withStemcellDisk<T>(file: string, use: (disk: TarEntry) =>
     throw readError(e, file);
   }
   if (!result) throw new InvalidStemcellError(`${file}: no ${DISK_FILE} in its image; is it a heavy AWS stemcell?`);
-  return result.value;
+  return { value: result.value, imageDigests: digests.digest() };
 }
 
 function summarize(name: string, entries: StemcellFile[], sideFiles: Map<string, Buffer>, image: Awaited<ReturnType<typeof readImage>> | undefined): StemcellTarballContents {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import { Duplex, Readable, Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { EnvironmentError, InvalidStemcellError, UsageError } from '../errors';
+import { EnvironmentError, InvalidStemcellError, isSystemError, systemErrorReason, UsageError } from '../errors';
 
 /** A pass-through that refuses input not starting with the gzip magic bytes. */
 class GzipMagicCheck extends Transform {
@@ -44,10 +44,8 @@ export function readError(e: unknown, what: string): Error {
   if ((typeof error.code === 'string' && error.code.startsWith('Z_')) || /unexpected end of file/i.test(error.message ?? '')) {
     return new InvalidStemcellError(`${what}: corrupt or truncated gzip data (${error.message})`);
   }
-  if (error.code === 'ENOENT') return new EnvironmentError(`no such file: ${error.path ?? what}`);
-  if (error.code === 'EACCES' || error.code === 'EPERM') return new EnvironmentError(`permission denied: ${error.path ?? what}`);
-  if (error.code === 'EISDIR') return new EnvironmentError(`${error.path ?? what} is a directory, not a file`);
-  return error instanceof Error ? error : new Error(String(e));
+  if (isSystemError(e)) return new EnvironmentError(`${e.path ?? what}: ${systemErrorReason(e)}`);
+  return e instanceof Error ? e : new Error(String(e));
 }
 
 /**

@@ -25,6 +25,7 @@
  * - more entries, or larger files, than the rules allow.
  */
 import { InvalidStemcellError } from '../errors';
+import { hasControlCharacters } from '../text';
 import { ByteSource } from './bytes';
 
 const BLOCK = 512;
@@ -38,7 +39,7 @@ export interface Region {
 }
 
 export interface TarEntry {
-  /** Normalized: no leading `./`, no trailing `/`; `.` for the archive's root directory. */
+  /** Normalized: no leading `./`, no trailing `/`; `.` for the archive's root directory (reported in a tree only). */
   readonly path: string;
   readonly kind: EntryKind;
   /** Permission bits with setuid, setgid and sticky (07777). */
@@ -67,6 +68,12 @@ export interface TarRules {
   readonly maxEntries: number;
   /** The largest file (as extracted) the archive may hold. */
   readonly maxFileBytes: number;
+  /**
+   * Accept GNU sparse files (a disk image). Elsewhere they are refused: a
+   * consumer reading a file's body would miss its holes.
+   * @default false
+   */
+  readonly sparse?: boolean;
 }
 
 const MAX_PATH_BYTES = 4096;
@@ -77,13 +84,6 @@ const MAX_TRAILING_BYTES = 16 * 1024 * 1024;
 /** All names of a tree remembered at once: a real root file system needs a few MiB. */
 const MAX_TREE_NAME_BYTES = 64 * 1024 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-// C0, DEL, C1, and the Unicode controls that reorder or hide text on a terminal.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/u;
-
-/** The characters that may not appear in a name we accept (for callers that check names of their own). */
-export function hasControlCharacters(text: string): boolean {
-  return CONTROL.test(text);
-}
 
 function refuse(rules: TarRules, problem: string): never {
   throw new InvalidStemcellError(`${rules.what}: ${problem}`);
@@ -163,7 +163,7 @@ function paxNumber(rules: TarRules, value: string, key: string): number {
 /** A member's name, made relative and normalized; refused when it could leave the target or mislead a reader. */
 export function normalizeEntryName(rules: TarRules, raw: string, isDirectory: boolean): string {
   if (raw === '') refuse(rules, 'refusing an entry with an empty name');
-  if (CONTROL.test(raw)) refuse(rules, `refusing entry ${quote(raw)}: control characters in the name`);
+  if (hasControlCharacters(raw)) refuse(rules, `refusing entry ${quote(raw)}: control characters in the name`);
   if (Buffer.byteLength(raw) > MAX_PATH_BYTES) refuse(rules, `refusing an entry whose name is longer than ${MAX_PATH_BYTES} bytes`);
   if (raw.startsWith('/')) refuse(rules, `refusing entry ${quote(raw)}: absolute paths are not allowed`);
   let name = raw.replace(/^(\.\/)+/, '');
@@ -344,7 +344,7 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, rules: TarRules
 
       let linkTarget: string | undefined;
       if (kind === 'symlink') {
-        if (rawLink === '' || CONTROL.test(rawLink) || Buffer.byteLength(rawLink) > MAX_PATH_BYTES) refuse(rules, `refusing symlink ${quote(path)}: its target is empty, too long or holds control characters`);
+        if (rawLink === '' || hasControlCharacters(rawLink) || Buffer.byteLength(rawLink) > MAX_PATH_BYTES) refuse(rules, `refusing symlink ${quote(path)}: its target is empty, too long or holds control characters`);
         linkTarget = rawLink;
       } else if (kind === 'hardlink') {
         linkTarget = normalizeEntryName(rules, rawLink, false);
@@ -353,6 +353,7 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, rules: TarRules
       let size = kind === 'file' ? dataSize : 0;
       let sparse: Region[] | undefined;
       if (typeflag === 'S') {
+        if (!rules.sparse) refuse(rules, `refusing entry ${quote(path)}: a sparse file, where only regular files are expected`);
         if (!gnu) refuse(rules, `refusing entry ${quote(path)}: a sparse file in a non-GNU header`);
         const map = await readSparseMap(rules, source, header, dataSize);
         sparse = map.regions;
@@ -361,15 +362,17 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, rules: TarRules
       if (size > rules.maxFileBytes) refuse(rules, `refusing entry ${quote(path)}: ${size} bytes, more than the ${rules.maxFileBytes} allowed`);
 
       if (path === '.') {
-        // The root directory entry (`./`) of archives made with `tar -C dir .`.
+        // The root directory entry (`./`) of archives made with `tar -C dir .`:
+        // a tree reports it (GNU tar gives its mode and owner to the target).
         if (seen.has('.')) refuse(rules, 'refusing tarball: entry "." appears twice');
         seen.add('.');
-        continue;
+        if (!tree) continue;
+      } else {
+        if (++count > rules.maxEntries) refuse(rules, `refusing tarball: more than ${rules.maxEntries} entries`);
+        if (tree) tree.check(rules, { path, kind, linkTarget });
+        else if (seen.has(path)) refuse(rules, `refusing tarball: entry ${quote(path)} appears twice`);
+        else seen.add(path);
       }
-      if (++count > rules.maxEntries) refuse(rules, `refusing tarball: more than ${rules.maxEntries} entries`);
-      if (tree) tree.check(rules, { path, kind, linkTarget });
-      else if (seen.has(path)) refuse(rules, `refusing tarball: entry ${quote(path)} appears twice`);
-      else seen.add(path);
 
       const state = { left: dataSize, finished: false };
       yield {

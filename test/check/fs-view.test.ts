@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { MAX_KEPT_BYTES, TarballView } from '../../lib/check/fs-view';
+import { DirectoryView, MAX_KEPT_BYTES, TarballView } from '../../lib/check/fs-view';
+import { runChecks } from '../../lib/check/run-checks';
 import { InvalidStemcellError } from '../../lib/errors';
 import { tempDir } from '../helpers/stemcells';
 import { archive, entry, gnuTar, header, tgz } from '../helpers/tar';
@@ -62,5 +63,28 @@ describe('TarballView', () => {
     expect(error).toBeInstanceOf(InvalidStemcellError);
     expect((error as Error).message).toMatch(new RegExp(`more than ${MAX_KEPT_BYTES} bytes of configuration files`));
     expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
+  });
+});
+
+describe('DirectoryView', () => {
+  it('sees files whose names are not UTF-8, so the scans cannot miss them', () => {
+    const root = fs.mkdtempSync(path.join(dir, 'names-'));
+    fs.chmodSync(root, 0o755);
+    const bin = path.join(root, 'usr', 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    const hidden = Buffer.concat([Buffer.from(`${bin}/sh`), Buffer.from([0xff])]);
+    fs.writeFileSync(hidden, '#!/bin/sh\n');
+    fs.chmodSync(hidden, 0o4755);
+    const hiddenDir = Buffer.concat([Buffer.from(`${root}/hid`), Buffer.from([0xfe])]);
+    fs.mkdirSync(hiddenDir);
+    const writable = Buffer.concat([hiddenDir, Buffer.from('/anyone-writes')]);
+    fs.writeFileSync(writable, 'x');
+    fs.chmodSync(writable, 0o666);
+    const results = Object.fromEntries(runChecks(new DirectoryView(root), root).results.map((r) => [r.id, r]));
+    expect(results['files.setuid-allowlist']).toMatchObject({ ok: false, detail: 'also on: /usr/bin/sh\\xff (4755)' });
+    expect(results['files.no-world-writable-files']).toMatchObject({ ok: false, detail: '/hid\\xfe/anyone-writes' });
+    expect(results['files.names-utf8']).toMatchObject({ ok: false, detail: expect.stringMatching(/^not UTF-8: /) });
+    expect(results['files.names-utf8'].detail.replace('not UTF-8: ', '').split(', ').sort()).toEqual(['/hid\\xfe', '/hid\\xfe/anyone-writes', '/usr/bin/sh\\xff']);
+    expect(results['files.root-directory']).toMatchObject({ ok: true });
   });
 });

@@ -159,7 +159,7 @@ describe('stemcell light', () => {
     ['a malformed region', () => [heavy, '--ami', 'useast1=ami-0123456789abcdef0'], /"useast1" is not an AWS region name/],
     ['a malformed AMI id', () => [heavy, '--ami', 'us-east-1=ami-12345'], /"ami-12345" \(for us-east-1\) is not an AMI id/],
     ['a region given twice', () => [heavy, '--ami', AMI_EAST, '--ami', 'us-east-1=ami-0fedcba9876543210'], /region us-east-1 is given twice/],
-    ['a non-AWS stemcell', () => [openstack, '--ami', AMI_EAST], /is a openstack stemcell; light stemcells are made from heavy AWS stemcells/],
+    ['a non-AWS stemcell', () => [openstack, '--ami', AMI_EAST], /is a stemcell for openstack; light stemcells are made from heavy AWS stemcells/],
   ];
   it.each(usageErrors)('exits 2 on %s and writes nothing', (_what, args, message) => {
     const out = freshDir();

@@ -88,9 +88,12 @@ describe('5. nothing left behind', () => {
     let err = '';
     child.stderr!.on('data', (d) => (err += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    for (let i = 0; i < 600 && !fs.readdirSync(out).some((f) => f.includes('.partial-')); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 1500 && !fs.readdirSync(out).some((f) => f.includes('.partial-')); i++) await new Promise((r) => setTimeout(r, 5));
+    // Frozen mid-write, so the signal cannot lose a race with the end of the write.
+    child.kill('SIGSTOP');
     expect(fs.readdirSync(out).some((f) => f.includes('.partial-'))).toBe(true);
     child.kill('SIGINT');
+    child.kill('SIGCONT');
     expect(await exited).toBe(130);
     expect(err).toMatch(/interrupted \(SIGINT\); scratch space and partial outputs released/);
     expect(fs.readdirSync(out)).toEqual([]);
@@ -157,6 +160,8 @@ describe('10. publish-light checks everything before AWS', () => {
     ['a region named twice for KMS', ['--kms-key', 'eu-west-1=alias/a', '--kms-key', 'eu-west-1=alias/b'], /region eu-west-1 is given twice/, 2],
     ['a malformed region to copy to', ['--regions', 'eu-west-1,mars'], /"mars" is not an AWS region name/, 2],
     ['both include and exclude lists', ['--regions', 'eu-west-1', '--exclude-regions', 'us-east-1'], /give --regions or --exclude-regions, not both/, 2],
+    ['a required region that is excluded', ['--require-regions', 'eu-west-3', '--exclude-regions', 'eu-west-3'], /--require-regions eu-west-3: not among the regions copied to/, 2],
+    ['a required region outside --regions', ['--require-regions', 'eu-west-3', '--regions', 'eu-west-1,us-east-1'], /--require-regions eu-west-3: not among the regions copied to/, 2],
     ['an output directory that cannot be written', ['--out', '/sys/stemcell-out'], /cannot create the output directory \/sys\/stemcell-out/, 3],
   ])('refuses %s before looking for credentials', (_what, args, message, code) => {
     const r = offline(args as string[]);
@@ -189,7 +194,9 @@ describe('11. build-os-image refuses bad input before anything runs', () => {
     ['a missing customize script', ['--customize', '/nonexistent/script.sh'], /customization script \/nonexistent\/script.sh does not exist/, 3],
     ['a file as the work directory', ['--work', 'FILE'], /--work .* is not a directory/, 3],
     ['a stage folder that is a file', ['--add-stage', 'FILE'], /stage folder .* is not a directory/, 3],
-    ['a file as the package cache', ['--package-cache', 'FILE'], /--package-cache .* is not a directory/, 3],
+    ['a file as the package cache', ['--package-cache', 'FILE'], /the package cache .* is not a directory; pass another --package-cache/, 3],
+    ['a package cache /proc refuses', ['--package-cache', '/proc/stemcell-cache'], /cannot create the package cache \/proc\/stemcell-cache \(the file system does not allow it there\)/, 3],
+    ['an empty output directory', ['--out', ''], /option '--out <dir>' argument '' is invalid\. expected a path, not an empty string/, 2],
     ['an output directory inside the work directory', ['--work', '/var/tmp/stemcell-test-work', '--out', '/var/tmp/stemcell-test-work/out'], /--out \/var\/tmp\/stemcell-test-work\/out is inside the work directory \/var\/tmp\/stemcell-test-work, which is removed after the build/, 2],
   ])('%s', (_what, args, message, code) => {
     const resolved = (args as string[]).map((a) => (a === 'FILE' ? file('plain-file', Buffer.from('x')) : a));
@@ -284,7 +291,7 @@ describe('1. one install for a whole build', () => {
   it('doctor says what each command lacks (exit 3), and nothing is missing on a complete host (exit 0)', () => {
     const lacking = stemcell(['doctor', 'boot-test'], bare);
     expect(lacking.out).toMatch(/^boot-test\s+missing qemu-system-x86 \(qemu-system-x86_64\), qemu-utils \(qemu-img\)$/m);
-    expect(lacking.out).toMatch(/^\s+needs qemu-system-x86 qemu-utils ovmf$/m);
+    expect(lacking.out).toMatch(/^\s+needs qemu-system-x86 qemu-utils ovmf fdisk$/m);
     expect(lacking.err).toMatch(/Install them with: stemcell doctor --install boot-test/);
     expect(lacking.code).toBe(3);
     const complete = stemcell(['doctor']);
@@ -324,7 +331,7 @@ describe('4. output file systems that refuse or fill up (as root: they are mount
     const big = await makeHeavyStemcell(fresh(), { packagesTxt: randomBytes(2 * 1024 * 1024) });
     await withTmpfs('size=256k', (mnt) => {
       const r = stemcell(['light', big, '--ami', 'us-east-1=ami-0123456789abcdef0', '--out', mnt]);
-      expect(r.err).toMatch(/^stemcell: cannot write .*light-bosh-stemcell-1\.260-aws-xen-hvm-ubuntu-jammy-go_agent\.tgz \(no space left\); nothing was written$/m);
+      expect(r.err).toMatch(/^stemcell: cannot write .*light-bosh-stemcell-1\.260-aws-xen-hvm-ubuntu-jammy-go_agent\.tgz \(no space left on the device\); nothing was written$/m);
       expect(r.code).toBe(3);
       expectOneLine(r);
       expect(fs.readdirSync(mnt)).toEqual([]);

@@ -114,7 +114,7 @@ describe('light-stemcell', () => {
   it('refuses a heavy stemcell that is not for AWS, naming the object', async () => {
     const openstack = await makeHeavyStemcell(dir, { infrastructure: 'openstack' });
     objects.set('os.tgz', fs.readFileSync(openstack));
-    await expect(publish({ heavyKey: 'os.tgz' })).rejects.toThrow(/s3:\/\/stemcellfarm-stemcells-111122223333\/os.tgz: bosh-openstack-kvm-ubuntu-jammy-go_agent is a openstack stemcell; light stemcells are made from heavy AWS stemcells/);
+    await expect(publish({ heavyKey: 'os.tgz' })).rejects.toThrow(/s3:\/\/stemcellfarm-stemcells-111122223333\/os.tgz: bosh-openstack-kvm-ubuntu-jammy-go_agent is a stemcell for openstack; light stemcells are made from heavy AWS stemcells/);
     expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(0);
   });
 

@@ -117,6 +117,25 @@ describe('stemcell publish-light', () => {
     fs.rmSync(evilDir, { recursive: true });
   });
 
+  it('refuses a stemcell swapped between its check and its upload, completes no snapshot and deletes it', async () => {
+    const swapDir = fs.mkdtempSync(path.join(dir, 'swap-'));
+    const checked = await makeHeavyStemcell(swapDir, { rootImg, os: 'debian-bookworm', version: '1.7' });
+    const other = Buffer.from(rootImg);
+    other.write('another disk', 0);
+    const swapped = await makeHeavyStemcell(fs.mkdtempSync(path.join(dir, 'other-')), { rootImg: other, os: 'debian-bookworm', version: '1.7' });
+    // The moment publish-light starts the upload, after its first pass checked the file:
+    const swap = (line: string): void => {
+      if (!line.startsWith('uploading')) return;
+      fs.copyFileSync(swapped, `${checked}.new`);
+      fs.renameSync(`${checked}.new`, checked);
+    };
+    await expect(publishLight(clients, options({ heavyPath: checked }), { clock, pollMs: 15_000 }, swap)).rejects.toThrow(/changed while it was being published.*snapshot snap-[0-9a-f]+ in eu-west-1 was deleted/);
+    expect(ebsMock.commandCalls(CompleteSnapshotCommand)).toHaveLength(0);
+    expect(ec2.calls('DeleteSnapshot')).toHaveLength(1);
+    expect(ec2.calls('RegisterImage')).toHaveLength(0);
+    fs.rmSync(swapDir, { recursive: true });
+  });
+
   it('carries the session token to every region, copies included', async () => {
     await publish();
     const copies = ec2.mock.commandCalls(CopyImageCommand);
@@ -173,7 +192,7 @@ describe('stemcell publish-light', () => {
     await expect(publish({ region: 'eu-west' })).rejects.toThrow(/"eu-west" is not an AWS region name/);
     await expect(publish({ buildId: 'my build' })).rejects.toThrow(/invalid build id 'my build'/);
     const openstack = await makeHeavyStemcell(dir, { infrastructure: 'openstack' });
-    await expect(publish({ heavyPath: openstack })).rejects.toThrow(/is a openstack stemcell; light stemcells are made from heavy AWS stemcells/);
+    await expect(publish({ heavyPath: openstack })).rejects.toThrow(/is a stemcell for openstack; light stemcells are made from heavy AWS stemcells/);
     fs.writeFileSync(path.join(dir, 'light-bosh-stemcell-1.5-aws-xen-hvm-debian-bookworm-go_agent.tgz'), 'x');
     await expect(publish()).rejects.toThrow(/already exists/);
     expect(ec2.log).toEqual([]);

@@ -130,6 +130,27 @@ describe('interrupts', () => {
     expect(report(work)).toEqual({ ok_one: 'ok', mount_and_wait: 'interrupted', ok_two: 'not run' });
   });
 
+  it('a runner killed outright leaves its mounts; the next run in that work directory releases them first', async () => {
+    const { work, collection } = workWith(['ok_one', 'mount_and_wait', 'ok_two']);
+    const { child, done } = startRun(work, collection);
+    await waitFor(path.join(work, 'ready'), child);
+    // As the OOM killer would: the runner and the stage, with no chance to clean up.
+    child.kill('SIGKILL');
+    await done;
+    // The stage runs in a session of its own (setsid): kill all of it.
+    const stage = spawnSync('pgrep', ['-f', path.join(FIXTURE_STAGES, 'mount_and_wait')], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+    process.kill(-Number(stage), 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(mountsBelow(work)).toHaveLength(2);
+    expect(loopsBelow(work)).toHaveLength(1);
+    const short = path.join(work, 'short-collection');
+    fs.writeFileSync(short, 'ok_one\n');
+    const again = run(work, short);
+    expect(again.code).toBe(0);
+    expect(mountsBelow(work)).toEqual([]);
+    expect(loopsBelow(work)).toEqual([]);
+  });
+
   it('leaves no half-written output', async () => {
     const { work, collection } = workWith(['write_partial_and_wait']);
     const { child, done } = startRun(work, collection);

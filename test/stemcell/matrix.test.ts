@@ -169,7 +169,7 @@ describe('light manifests', () => {
 
   it('refuses non-AWS and already light stemcells', () => {
     const openstack = heavyManifest(defineStemcell({ infrastructure: 'openstack', os: 'ubuntu-jammy' }), { version: '1', imageSha1: SHA1 });
-    expect(() => lightManifest(openstack, amis)).toThrow(/is a openstack stemcell; light stemcells are made from heavy AWS stemcells/);
+    expect(() => lightManifest(openstack, amis)).toThrow(/is a stemcell for openstack; light stemcells are made from heavy AWS stemcells/);
     expect(() => lightManifest(lightManifest(heavy, amis), amis)).toThrow(/already a light stemcell/);
   });
 
@@ -189,7 +189,7 @@ describe('reading manifests like a director', () => {
 
   it('refuses an unquoted numeric version, with the fix in the message', () => {
     expect(() => parseManifest(good.replace("version: '1.10'", 'version: 1.10'))).toThrow(
-      "stemcell.MF: 'version' must be a non-empty string, got number 1.1; quote it in the YAML, e.g. version: '1.1'",
+      "stemcell.MF: 'version' must be a non-empty string, got number 1.1; quote it in the YAML (version: '1.10' stays 1.10; unquoted, YAML reads it as the number 1.1)",
     );
   });
 

@@ -270,6 +270,22 @@ describe("the stemcell's image, read by the same reader", () => {
     expect((error as Error).message).toMatch(message);
   });
 
+  it('refuses an image stored sparse at the top level: GNU tar would unpack other bytes than those digested', async () => {
+    const src = fs.mkdtempSync(path.join(dir, 'outer-sparse-'));
+    await readStemcellTarball(heavy, { extractTo: src });
+    // Holes in front of the real image: tar -x gives zeros, then the gzip.
+    const image = fs.readFileSync(path.join(src, 'image'));
+    fs.rmSync(path.join(src, 'image'));
+    fs.writeFileSync(path.join(src, 'image'), '');
+    fs.truncateSync(path.join(src, 'image'), 1024 * 1024 + image.length);
+    const fd = fs.openSync(path.join(src, 'image'), 'r+');
+    fs.writeSync(fd, image, 0, image.length, 1024 * 1024);
+    fs.closeSync(fd);
+    const evil = path.join(dir, 'outer-sparse.tgz');
+    execFileSync('tar', ['--create', '--gzip', '--sparse', '--file', evil, '-C', src, 'stemcell.MF', 'image']);
+    await expect(readStemcellTarball(evil)).rejects.toThrow(/refusing entry "image": a sparse file, where only regular files are expected/);
+  });
+
   it('leaves no disk behind when the image turns out bad after it was written', async () => {
     const bad = await withImage(tgz(archive(entry({ name: 'root.img' }, 'disk'), entry({ name: 'root.img.2' }, 'x'))));
     const target = fs.mkdtempSync(path.join(dir, 'leftover-'));
@@ -286,7 +302,9 @@ describe("the stemcell's image, read by the same reader", () => {
       for await (const piece of fileRegions(disk)) piece.data.copy(out, piece.offset);
       return out;
     });
-    expect(rebuilt.equals(rootImg)).toBe(true);
+    expect(rebuilt.value.equals(rootImg)).toBe(true);
+    // The image it read, digested: what publish-light compares with its first pass.
+    expect(rebuilt.imageDigests.sha1).toBe((await readStemcellTarball(sparse)).imageDigests.sha1);
   });
 });
 

@@ -28,8 +28,8 @@ partition() {
 trap release_stage_resources EXIT
 root_partition="$STEMCELL_ROOT_PARTITION"
 esp_uuid="" esp="" root=""
-if [[ "$STEMCELL_FIRMWARE" == efi ]]; then
-  read -r esp_start esp_size < <(partition 1)
+if [[ -n "$STEMCELL_ESP_PARTITION" ]]; then
+  read -r esp_start esp_size < <(partition "$STEMCELL_ESP_PARTITION")
   attach_loop esp "$disk" "$esp_start" "$esp_size"
   mkfs.vfat -F 32 -n EFI "$esp" >/dev/null
   esp_uuid="$(blkid --match-tag UUID --output value "$esp")"

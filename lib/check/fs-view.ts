@@ -157,6 +157,8 @@ function keepContent(p: string): boolean {
 export const MAX_KEPT_FILE_BYTES = 4 * 1024 * 1024;
 /** All kept files together: a real image has a few MiB of them. */
 export const MAX_KEPT_BYTES = 64 * 1024 * 1024;
+/** The index's paths together: a real image's come to a few MiB. */
+export const MAX_INDEX_PATH_BYTES = 128 * 1024 * 1024;
 
 export class TarballView implements FsView {
   private constructor(
@@ -174,9 +176,12 @@ export class TarballView implements FsView {
     const index = new Map<string, FsEntry>();
     const contents = new Map<string, Buffer>();
     let kept = 0;
+    let pathBytes = 0;
     try {
       for await (const entry of readOsImage(file)) {
         const p = entry.path === '.' ? '/' : `/${entry.path}`;
+        pathBytes += p.length;
+        if (pathBytes > MAX_INDEX_PATH_BYTES) throw new InvalidStemcellError(`${file}: its paths add up to more than ${MAX_INDEX_PATH_BYTES} bytes; this is not a root file system a check reads`);
         const type: EntryType = entry.kind === 'file' || entry.kind === 'hardlink' ? 'file' : entry.kind === 'directory' ? 'directory' : entry.kind === 'symlink' ? 'symlink' : 'other';
         const target = entry.kind === 'hardlink' ? `/${entry.linkTarget}` : undefined;
         const size = target ? index.get(target)?.size ?? 0 : entry.size;

@@ -81,8 +81,10 @@ const MAX_COMPONENT_BYTES = 255;
 const MAX_PAX_BYTES = 1024 * 1024;
 const MAX_SPARSE_REGIONS = 262_144;
 const MAX_TRAILING_BYTES = 16 * 1024 * 1024;
-/** All names of a tree remembered at once: a real root file system needs a few MiB. */
+/** All names of a tree remembered at once: a real root file system needs a few MiB... */
 const MAX_TREE_NAME_BYTES = 64 * 1024 * 1024;
+/** ...and some tens of thousands of path components (directories implied by deep paths count too). */
+const MAX_TREE_NODES = 1_000_000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function refuse(rules: TarRules, problem: string): never {
@@ -201,30 +203,70 @@ interface Pending {
   bytes: number;
 }
 
-/** What the tree rules remember of earlier entries: kinds by path. */
+/** A path component remembered by the tree rules: its kind, or a directory only implied by deeper entries. */
+interface Node {
+  readonly id: number;
+  kind: EntryKind | 'implied';
+}
+
+/**
+ * What the tree rules remember of earlier entries: each path component once,
+ * keyed by its parent's number, so looking a path up costs its length, not
+ * its length times its depth (a deep hostile path must not make it slow).
+ */
 class TreeIndex {
-  private readonly kinds = new Map<string, EntryKind>();
+  private readonly nodes = new Map<string, Node>();
+  private nextId = 1;
   private nameBytes = 0;
+
+  /** The node of every component of `path`, or undefined from the first that is not there. */
+  private walk(path: string): (Node | undefined)[] {
+    const found: (Node | undefined)[] = [];
+    let parent = 0;
+    for (const component of path.split('/')) {
+      const node = parent < 0 ? undefined : this.nodes.get(`${parent}/${component}`);
+      found.push(node);
+      parent = node ? node.id : -1;
+    }
+    return found;
+  }
 
   check(rules: TarRules, entry: { path: string; kind: EntryKind; linkTarget?: string }): void {
     const { path, kind } = entry;
-    if (this.kinds.has(path)) refuse(rules, `refusing tarball: entry ${quote(path)} appears twice`);
-    this.nameBytes += path.length;
-    if (this.nameBytes > MAX_TREE_NAME_BYTES) refuse(rules, `refusing tarball: its names add up to more than ${MAX_TREE_NAME_BYTES} bytes`);
-    for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1)) {
-      const parent = this.kinds.get(path.slice(0, at));
-      if (parent !== undefined && parent !== 'directory') {
-        refuse(rules, `refusing entry ${quote(path)}: it lies below ${quote(path.slice(0, at))}, which is a ${parent}, not a directory`);
+    const components = path.split('/');
+    const nodes = this.walk(path);
+    for (let i = 0; i < components.length - 1; i++) {
+      const node = nodes[i];
+      if (node && node.kind !== 'directory' && node.kind !== 'implied') {
+        refuse(rules, `refusing entry ${quote(path)}: it lies below ${quote(components.slice(0, i + 1).join('/'))}, which is a ${node.kind}, not a directory`);
       }
     }
-    if (kind === 'hardlink' && this.kinds.get(entry.linkTarget!) !== 'file') {
+    const existing = nodes[nodes.length - 1];
+    if (existing && !(existing.kind === 'implied' && kind === 'directory')) {
+      refuse(rules, `refusing tarball: entry ${quote(path)} appears twice${existing.kind === 'implied' ? ' (after entries below it)' : ''}`);
+    }
+    if (kind === 'hardlink' && this.walk(entry.linkTarget!).at(-1)?.kind !== 'file') {
       refuse(rules, `refusing hard link ${quote(path)}: its target ${quote(entry.linkTarget!)} is not a regular file earlier in the archive`);
     }
     if (kind === 'block-device') refuse(rules, `refusing entry ${quote(path)}: block devices are not allowed`);
     if ((kind === 'character-device' || kind === 'fifo') && !/^dev\/[^/]+$/.test(path)) {
       refuse(rules, `refusing entry ${quote(path)}: device and FIFO entries are allowed only in dev/`);
     }
-    this.kinds.set(path, kind);
+    // Remember the entry, and the directories its path implies.
+    let parent = 0;
+    components.forEach((component, i) => {
+      const key = `${parent}/${component}`;
+      let node = this.nodes.get(key);
+      if (!node) {
+        this.nameBytes += Buffer.byteLength(key);
+        if (this.nameBytes > MAX_TREE_NAME_BYTES) refuse(rules, `refusing tarball: its names add up to more than ${MAX_TREE_NAME_BYTES} bytes`);
+        if (this.nextId > MAX_TREE_NODES) refuse(rules, `refusing tarball: its paths hold more than ${MAX_TREE_NODES} directories and files`);
+        node = { id: this.nextId++, kind: 'implied' };
+        this.nodes.set(key, node);
+      }
+      if (i === components.length - 1) node.kind = kind;
+      parent = node.id;
+    });
   }
 }
 

@@ -214,6 +214,23 @@ describe('hostile archives', () => {
     expect(await refusal(gnuTar(src, '--sparse', 'image'), flat)).toMatch(/refusing entry "image": a sparse file, where only regular files are expected/);
   });
 
+  it('refuses a tree whose paths would fill memory (deep paths are read in time proportional to their length)', async () => {
+    // 600 entries, each 1,990 directories deep on a path of its own: 1.2 million directories implied.
+    async function* deep(): AsyncGenerator<Buffer> {
+      const dirs = 'd/'.repeat(1990);
+      for (let i = 0; i < 600; i++) {
+        yield pax({ path: `${i}/${dirs}f` });
+        yield header({ name: 'f', type: '5' });
+      }
+      yield Buffer.alloc(1024);
+    }
+    const error = await (async () => {
+      for await (const _ of readTar(deep(), tree)) void _;
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidStemcellError);
+    expect((error as Error).message).toMatch(/its paths hold more than 1000000 directories and files/);
+  });
+
   it('reads a hostile gigabyte in bounded memory', async () => {
     // One file of 1 GiB of zeros, streamed: nothing of it may be kept.
     async function* huge(): AsyncGenerator<Buffer> {

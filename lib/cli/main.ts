@@ -38,7 +38,9 @@ export function buildProgram(io: CliIo): Command {
       '\nExit codes: 0 ok, 1 invalid (stemcell, image or checks), 2 usage error, 3 environment (missing file, output exists or not\n' +
         'writable, not root, host packages or AWS credentials missing), 4 build or publication failed, 130/143 interrupted.',
     )
-    .version(PACKAGE_VERSION, '--version', 'print the version of stemcell');
+    .version(PACKAGE_VERSION, '--version', 'print the version of stemcell')
+    // `stemcell --version` is ours; `stemcell build --version 1.10` is the stemcell's.
+    .enablePositionalOptions();
   program.addCommand(inspectCommand(io));
   program.addCommand(lightCommand(io));
   program.addCommand(buildOsImageCommand(io));

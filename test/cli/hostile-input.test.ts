@@ -214,6 +214,16 @@ describe('12. help and limits', () => {
     expect(r.out).toMatch(/Usage: stemcell/);
   });
 
+  it('stemcell --version is the CLI\'s; build --version is the stemcell\'s', () => {
+    const own = stemcell(['--version']);
+    expect(own.out).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(own.code).toBe(0);
+    const build = stemcell(['build', '--version', '1.10', '--os-image', '/nonexistent/os.tgz']);
+    expect(build.out).toBe('');
+    expect(build.err).toMatch(/OS image \/nonexistent\/os\.tgz does not exist/);
+    expect(build.code).toBe(3);
+  });
+
   it('stemcell without a command shows the usage and exits 2', () => {
     const r = stemcell([]);
     expect(r.code).toBe(2);

@@ -155,10 +155,10 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   requireFreeSpace(work, 4 * GIB + def.infrastructure.defaultDiskSizeMiB * 2 ** 20, 'the stemcell build (chroot and disk image)');
   requireUnlocked(work);
   const osImagePlan = buildFirst ? prepareOsImageBuild({ os, outDir, mirror: options.mirror, proxy: options.proxy, packageCacheRoot: options.packageCacheRoot, say }) : undefined;
+  // Before installing anything: behind a proxy only curl (in the bosh_agent stage) knows the way, so no probe there.
+  if (options.agentBinary === undefined && options.proxy === undefined) await requireAgentReachable();
   // One install for the whole command, the OS image it may build first included.
   ensureHostPackages(buildFirst ? ['build', 'build-os-image'] : ['build'], options.installHostPackages ?? false, say);
-  // Behind a proxy only curl (in the bosh_agent stage) knows the way; skip the probe.
-  if (options.agentBinary === undefined && options.proxy === undefined) await requireAgentReachable();
 
   if (osImagePlan) {
     say(`no --os-image given and no ${found}: building it first`);

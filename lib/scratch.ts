@@ -101,7 +101,7 @@ export function removeTree(dir: string): void {
 
 /** The default parent of scratch directories: big enough for a disk image, and not a tmpfs. */
 export const SCRATCH_ROOT = '/var/tmp';
-const SCRATCH_NAME = /^stemcell-([a-z-]+)-(\d+)-[A-Za-z0-9]{6}$/;
+const SCRATCH_NAME = /^stemcell-[a-z-]+-(\d+)-[A-Za-z0-9]{6}$/;
 
 function alive(pid: number): boolean {
   try {
@@ -112,30 +112,11 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Remove scratch directories of stemcell processes that no longer run. */
-export function sweepStaleScratch(root = SCRATCH_ROOT): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(root);
-  } catch {
-    return [];
-  }
-  const swept: string[] = [];
-  for (const name of names) {
-    const m = SCRATCH_NAME.exec(name);
-    if (!m || Number(m[2]) === process.pid || alive(Number(m[2]))) continue;
-    try {
-      removeTree(path.join(root, name));
-      swept.push(name);
-    } catch {
-      // Still in use somehow; leave it for a person to look at.
-    }
-  }
-  return swept;
-}
-
-/** Remove partial outputs (`<name>.partial-<pid>`) of processes that no longer run. */
-export function sweepStalePartials(dir: string): string[] {
+/**
+ * Remove what dead processes left in `dir`: the entries whose name `pattern`
+ * gives a pid (its first group) that no longer runs. Returns their names.
+ */
+function sweepDeadOwners(dir: string, pattern: RegExp, remove: (entry: string) => void): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -144,12 +125,26 @@ export function sweepStalePartials(dir: string): string[] {
   }
   const swept: string[] = [];
   for (const name of names) {
-    const m = /\.partial-(\d+)$/.exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
-    fs.rmSync(path.join(dir, name), { force: true });
-    swept.push(name);
+    const pid = Number(pattern.exec(name)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    try {
+      remove(path.join(dir, name));
+      swept.push(name);
+    } catch {
+      // Still in use somehow; leave it for a person to look at.
+    }
   }
   return swept;
+}
+
+/** Remove scratch directories (mounts and loop devices included) of stemcell processes that no longer run. */
+export function sweepStaleScratch(root = SCRATCH_ROOT): string[] {
+  return sweepDeadOwners(root, SCRATCH_NAME, removeTree);
+}
+
+/** Remove partial outputs (`<name>.partial-<pid>`) of processes that no longer run. */
+export function sweepStalePartials(dir: string): string[] {
+  return sweepDeadOwners(dir, /\.partial-(\d+)$/, (file) => fs.rmSync(file, { force: true }));
 }
 
 export interface Scratch {

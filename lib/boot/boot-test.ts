@@ -70,7 +70,11 @@ export async function bootTest(options: BootTestOptions): Promise<BootTestResult
       fs.writeFileSync(console, '');
       say(`booting ${disk.contents.manifest.name} ${disk.contents.manifest.version} (${disk.format}, ${disk.firmware}) under QEMU without KVM`);
       const started = Date.now();
-      const qemu = spawn('qemu-system-x86_64', qemuArgs(disk.file, disk.format, disk.firmware, options.memoryMiB ?? 1024, console), { stdio: ['ignore', 'ignore', 'pipe'] });
+      // snapshot=on keeps QEMU's writes in a temporary file of TMPDIR: in the scratch space, it goes with it.
+      const qemu = spawn('qemu-system-x86_64', qemuArgs(disk.file, disk.format, disk.firmware, options.memoryMiB ?? 1024, console), {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, TMPDIR: scratch },
+      });
       let exited = false;
       let spawnError: Error | undefined;
       // 'exit' does not come when QEMU cannot start at all; 'error' does.

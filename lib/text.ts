@@ -12,3 +12,12 @@ export const controlCharacters = (): RegExp => new RegExp(`[${CONTROL_CLASS}]`, 
 export function hasControlCharacters(text: string): boolean {
   return new RegExp(`[${CONTROL_CLASS}]`, 'u').test(text);
 }
+
+/**
+ * The lines of a data file (a collection, a package or policy list): `#`
+ * comments and blank lines dropped, white space trimmed. The stage scripts'
+ * data_lines reads the same files the same way.
+ */
+export function dataLines(text: string): string[] {
+  return text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+}

@@ -66,10 +66,7 @@ export function partitionTable(file: string, format: 'raw' | 'qcow2'): Partition
     run('qemu-img', ['dd', '-f', 'qcow2', '-O', 'raw', `bs=${SECTOR_BYTES}`, 'count=2048', `if=${file}`, `of=${raw}`]);
   }
   try {
-    const r = spawnSync('sfdisk', ['--json', raw], { encoding: 'utf8' });
-    if (r.error) throw new EnvironmentError(`sfdisk could not run (${r.error.message}); see stemcell doctor`);
-    if (r.status !== 0) throw new InvalidStemcellError(`the stemcell's disk has no partition table sfdisk can read (${r.stderr.trim()})`);
-    return (JSON.parse(r.stdout).partitiontable?.partitions ?? []) as PartitionEntry[];
+    return (JSON.parse(run('sfdisk', ['--json', raw])).partitiontable?.partitions ?? []) as PartitionEntry[];
   } finally {
     if (raw !== file) fs.rmSync(raw, { force: true });
   }

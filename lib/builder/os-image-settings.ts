@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { UsageError } from '../errors';
-import { hasControlCharacters } from '../text';
+import { dataLines, hasControlCharacters } from '../text';
 import { OPERATING_SYSTEMS, OperatingSystem, operatingSystemNames } from '../stemcell/matrix';
 import { OsImageStageSettings } from './stage-settings';
 
@@ -183,7 +183,7 @@ export function settingsForRecord(s: OsImageSettings): Record<string, unknown> {
 
 /** Stage names of a collection file: one a line, # comments and blank lines ignored. */
 export function collectionStages(text: string): string[] {
-  return text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+  return dataLines(text);
 }
 
 /**

@@ -10,7 +10,7 @@ import { osImageTarballName } from '../stemcell/os-image';
 import { ensureHostPackages, requireDirectory, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
 import { makeDirectories, prepareOutputDirectory } from '../output';
 import { checkOwnStages, composeCollection, OsImageBuildRequest, OsImageSettings, osImageStageSettings, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
-import { requireUnlocked, runCollection, StageResult } from './stage-runner';
+import { readWorkTable, requireUnlocked, runCollection, StageResult } from './stage-runner';
 import { renderSettingsEnv } from './stage-settings';
 
 export const DEFAULT_WORK_ROOT = '/var/tmp/stemcell-farm/work';
@@ -58,16 +58,7 @@ export function recordFileFor(tarball: string): string {
 }
 
 function readPackages(work: string): { name: string; version: string }[] {
-  const file = path.join(work, 'packages.tsv');
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => {
-      const [name, version] = l.split('\t');
-      return { name, version };
-    });
+  return readWorkTable(work, 'packages.tsv').map(([name, version]) => ({ name, version }));
 }
 
 /** Refuse an output directory that a successful build would delete with its work directory. */

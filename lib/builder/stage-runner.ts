@@ -40,17 +40,19 @@ export function requireUnlocked(work: string): void {
   if (probe.status !== 0) throw new EnvironmentError(`another build is running in ${work}; wait for it or pass another --work`);
 }
 
-export function readReport(work: string): StageResult[] {
-  const report = path.join(work, 'report.tsv');
-  if (!fs.existsSync(report)) return [];
+/** The rows of a tab-separated table the runner or a stage leaves in the work directory (none when it is missing). */
+export function readWorkTable(work: string, name: string): string[][] {
+  const file = path.join(work, name);
+  if (!fs.existsSync(file)) return [];
   return fs
-    .readFileSync(report, 'utf8')
+    .readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => {
-      const [stage, status, seconds] = line.split('\t');
-      return { stage, status, seconds: seconds === '' || seconds === undefined ? undefined : Number(seconds) };
-    });
+    .map((line) => line.split('\t'));
+}
+
+export function readReport(work: string): StageResult[] {
+  return readWorkTable(work, 'report.tsv').map(([stage, status, seconds]) => ({ stage, status, seconds: seconds === '' || seconds === undefined ? undefined : Number(seconds) }));
 }
 
 export interface RunCollectionOptions {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { InvalidStemcellError } from '../errors';
 import { readOsImage } from '../stemcell/os-image';
 import { readError } from '../tarball/gzip';
+import { entryBytes } from '../tarball/reader';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -190,9 +191,7 @@ export class TarballView implements FsView {
           if (entry.size > MAX_KEPT_FILE_BYTES) continue;
           kept += entry.size;
           if (kept > MAX_KEPT_BYTES) throw new InvalidStemcellError(`${file}: more than ${MAX_KEPT_BYTES} bytes of configuration files; this is not a root file system a check reads`);
-          const chunks: Buffer[] = [];
-          for await (const chunk of entry.body()) chunks.push(chunk);
-          contents.set(p, Buffer.concat(chunks));
+          contents.set(p, await entryBytes(entry));
         } else if (target && contents.has(target)) {
           contents.set(p, contents.get(target)!);
         }

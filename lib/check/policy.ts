@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STAGE_SCRIPTS } from '../builder/host';
+import { dataLines } from '../text';
 
 const asset = (stage: string, file: string): string => fs.readFileSync(path.join(STAGE_SCRIPTS, 'stages', stage, 'assets', file), 'utf8');
-const dataLines = (text: string): string[] => text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
 
 /** Kernel modules that cannot be loaded. */
 export const BLACKLISTED_MODULES: readonly string[] = dataLines(asset('kernel_module_blacklist', 'modules.txt'));

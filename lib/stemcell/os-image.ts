@@ -4,11 +4,10 @@
  * to them, and the check a stemcell build makes before GNU tar unpacks one.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { InvalidStemcellError } from '../errors';
 import { gunzip, readError } from '../tarball/gzip';
-import { readTar, TarEntry, TarRules } from '../tarball/reader';
+import { entryBytes, readTar, TarEntry, TarRules } from '../tarball/reader';
 
 /** `bosh-debian-bookworm-os-image.tgz` */
 export function osImageTarballName(os: string): string {
@@ -32,12 +31,6 @@ export function readOsImage(source: string | Readable, what = typeof source === 
 
 const OS_RELEASE = ['etc/os-release', 'usr/lib/os-release'];
 
-async function text(entry: TarEntry): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of entry.body()) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** `debian-bookworm` from an os-release file (ID and VERSION_CODENAME). */
 export function osFromRelease(osRelease: string): string | undefined {
   const field = (name: string): string | undefined => new RegExp(`^${name}="?([a-z0-9._-]+)"?$`, 'm').exec(osRelease)?.[1];
@@ -56,7 +49,7 @@ export async function vetOsImage(file: string, os: string, name = file): Promise
   let found = false;
   try {
     for await (const entry of readOsImage(file, name)) {
-      if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, await text(entry));
+      if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, (await entryBytes(entry)).toString('utf8'));
       if (entry.path === 'var/lib/dpkg/status') found = true;
     }
   } catch (e) {
@@ -74,10 +67,8 @@ export async function vetOsImage(file: string, os: string, name = file): Promise
 
 /** Whether `file` names a gzip tar of a root file system rather than a stemcell: decided by its first entries. */
 export async function isOsImageTarball(file: string): Promise<boolean> {
-  const what = path.basename(file);
-  const rules: TarRules = { what, layout: 'tree', maxEntries: MAX_OS_IMAGE_ENTRIES, maxFileBytes: MAX_OS_IMAGE_FILE_BYTES };
   try {
-    for await (const entry of readTar(gunzip(fs.createReadStream(file), file), rules)) {
+    for await (const entry of readOsImage(file)) {
       // A stemcell holds top-level files only, among them its manifest.
       if (entry.path === 'stemcell.MF') return false;
       if (entry.kind !== 'file' || entry.path.includes('/')) return true;

@@ -462,6 +462,13 @@ async function expectOnlyZeros(rules: TarRules, source: ByteSource): Promise<voi
   }
 }
 
+/** All stored bytes of a (small) entry, read into memory. */
+export async function entryBytes(entry: TarEntry): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry.body()) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
 /**
  * A file entry's bytes where they belong: `{offset, data}` pieces in order.
  * Holes of a sparse file are not produced; they read as zeros.

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 
 export type DigestAlgorithm = 'sha1' | 'sha256';
+/** What digestOf computes: the set above, and MD5 for S3's Content-MD5. */
+type OneDigest = DigestAlgorithm | 'md5';
 export type DigestSet = Readonly<Record<DigestAlgorithm, string>>;
 
 /** Digests computed incrementally, in one pass, over bytes that are never all in memory. */
@@ -35,6 +37,13 @@ export async function digestFile(file: string): Promise<DigestSet> {
 }
 
 /** One digest of bytes in memory. */
-export function digestOf(data: Uint8Array | string, algorithm: DigestAlgorithm = 'sha256', encoding: 'hex' | 'base64' = 'hex'): string {
+export function digestOf(data: Uint8Array | string, algorithm: OneDigest = 'sha256', encoding: 'hex' | 'base64' = 'hex'): string {
   return createHash(algorithm).update(data).digest(encoding);
+}
+
+/** The base64 MD5 of a file, as S3's Content-MD5 wants it: S3 refuses an upload whose bytes do not match. */
+export async function contentMd5OfFile(file: string): Promise<string> {
+  const md5 = createHash('md5');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) md5.update(chunk as Buffer);
+  return md5.digest('base64');
 }

@@ -7,14 +7,14 @@
 import { UsageError } from '../errors';
 
 // us-east-1, us-gov-west-1, cn-north-1, eu-central-2, us-isob-east-1, ap-southeast-7.
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$/;
+export const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$/;
 // Old ids have 8 hex digits, current ones 17.
-const AMI_ID = /^ami-([0-9a-f]{8}|[0-9a-f]{17})$/;
+export const AMI_ID = /^ami-([0-9a-f]{8}|[0-9a-f]{17})$/;
 const SNAPSHOT_ID = /^snap-([0-9a-f]{8}|[0-9a-f]{17})$/;
-const ACCOUNT_ID = /^[0-9]{12}$/;
+export const ACCOUNT_ID = /^[0-9]{12}$/;
 const PARTITION = 'arn:aws(-cn|-us-gov|-iso[a-z]?)?';
-const ORGANIZATION_ARN = new RegExp(`^${PARTITION}:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$`);
-const OU_ARN = new RegExp(`^${PARTITION}:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$`);
+export const ORGANIZATION_ARN = new RegExp(`^${PARTITION}:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$`);
+export const OU_ARN = new RegExp(`^${PARTITION}:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$`);
 const KMS_KEY_ARN = new RegExp(`^${PARTITION}:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})$`);
 const KMS_ALIAS_ARN = new RegExp(`^${PARTITION}:kms:[a-z0-9-]+:[0-9]{12}:alias/[A-Za-z0-9/_-]{1,250}$`);
 // A key id (uuid or multi-region mrk-), an alias/NAME, or an ARN of either.

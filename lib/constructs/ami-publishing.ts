@@ -1,13 +1,12 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import * as path from 'node:path';
 import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
+import { FarmFunction, FarmFunctionProps } from './farm-function';
 
 export interface AmiPublishingProps {
   /** The bucket holding heavy stemcells, where light stemcells are written. */
@@ -25,17 +24,15 @@ export interface AmiPublishingProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
-const LAMBDA_DIR = path.join(__dirname, '..', '..', 'lambda');
-const OURS = { [`aws:ResourceTag/${AMI_TAG.managedBy}`]: MANAGED_BY };
+/**
+ * Automation's aws:invokeLambdaFunction waits at most 300 s for a call, so the
+ * functions the build runbook calls return well before: each core stops
+ * working 20 s before its Lambda's timeout and reports how far it got, and the
+ * runbook calls again.
+ */
+export const RUNBOOK_CALL_TIMEOUT = Duration.seconds(270);
 
-interface FunctionSpec {
-  readonly folder: string;
-  readonly handler?: string;
-  readonly description: string;
-  readonly timeout: Duration;
-  readonly memorySize?: number;
-  readonly environment?: Record<string, string>;
-}
+const OURS = { [`aws:ResourceTag/${AMI_TAG.managedBy}`]: MANAGED_BY };
 
 /**
  * The Lambdas that turn a stemcell's EBS snapshot into a light stemcell:
@@ -63,7 +60,7 @@ export class AmiPublishing extends Construct {
     this.registerAmi = this.fn('RegisterAmi', {
       folder: 'register-ami',
       description: 'Registers the AMI of a stemcell from its EBS snapshot',
-      timeout: Duration.minutes(15),
+      timeout: RUNBOOK_CALL_TIMEOUT,
     }, [
       describe('DescribeImages', 'DescribeSnapshots'),
       new iam.PolicyStatement({ actions: ['ec2:RegisterImage'], resources: [images] }),
@@ -77,7 +74,7 @@ export class AmiPublishing extends Construct {
       folder: 'copy-ami',
       handler: 'copy',
       description: 'Copies a stemcell AMI to every enabled region and shares it; call again until done',
-      timeout: Duration.minutes(15),
+      timeout: RUNBOOK_CALL_TIMEOUT,
     }, [
       describe('DescribeImages', 'DescribeRegions', 'GetImageBlockPublicAccessState'),
       new iam.PolicyStatement({ actions: ['ec2:CopyImage'], resources: [images] }),
@@ -105,7 +102,7 @@ export class AmiPublishing extends Construct {
     this.lightStemcell = this.fn('LightStemcell', {
       folder: 'light-stemcell',
       description: 'Writes the light stemcell of a heavy AWS stemcell and marks its AMIs published',
-      timeout: Duration.minutes(5),
+      timeout: RUNBOOK_CALL_TIMEOUT,
       // Reading the heavy stemcell is gunzip-bound; memory buys CPU.
       memorySize: 1024,
       environment: { STEMCELL_BUCKET: props.stemcellBucket.bucketName },
@@ -148,10 +145,6 @@ export class AmiPublishing extends Construct {
       });
     }
     Validations.of(this).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason: 'Node.js 22 is the runtime the farm targets and tests (the bundles are built for and tested on it); it is supported by Lambda until 2027. Moving to 24 is a deliberate upgrade, not a default.',
-    });
-    Validations.of(this).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*::image/*]`,
       reason: 'AMI ids are not known before RegisterImage/CopyImage creates them, and copies land in every region; changes to existing AMIs are limited to the farm-tagged ones by condition.',
     });
@@ -161,31 +154,7 @@ export class AmiPublishing extends Construct {
     });
   }
 
-  private fn(id: string, spec: FunctionSpec, statements: iam.PolicyStatement[]): NodejsFunction {
-    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: this.logRetention });
-    const role = new iam.Role(this, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `${id}: ${spec.description}` });
-    logGroup.grantWrite(role);
-    for (const statement of statements) role.addToPrincipalPolicy(statement);
-    return new NodejsFunction(this, id, {
-      entry: path.join(LAMBDA_DIR, spec.folder, 'handler.ts'),
-      handler: spec.handler ?? 'handler',
-      description: spec.description,
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      timeout: spec.timeout,
-      memorySize: spec.memorySize ?? 256,
-      role,
-      logGroup,
-      environment: spec.environment,
-      bundling: {
-        // The local esbuild devDependency; there is no Docker here or in CI.
-        forceDockerBundling: false,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        // The runtime provides the AWS SDK v3.
-        externalModules: ['@aws-sdk/*'],
-      },
-    });
+  private fn(id: string, spec: Omit<FarmFunctionProps, 'statements' | 'logRetention'>, statements: iam.PolicyStatement[]): NodejsFunction {
+    return new FarmFunction(this, id, { ...spec, statements, logRetention: this.logRetention });
   }
 }

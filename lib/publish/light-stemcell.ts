@@ -6,7 +6,7 @@
  * tagged `published=true`, which keeps them from the cleanup.
  */
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { digestOf } from '../digests';
@@ -18,7 +18,8 @@ import { readStemcellTarball, writeTarballToStream } from '../stemcell/tarball';
 import { Ec2ForRegion } from '../aws/clients';
 import { eventObject, InvalidInputError, optionalBoolean, optionalString, regionList, requiredString } from '../aws/input';
 import { mapWithConcurrency } from '../aws/pool';
-import { errorCode, withRetries } from '../aws/retry';
+import { withRetries } from '../aws/retry';
+import { putNewObject, readObjectBytes } from '../aws/s3';
 import { RunOptions } from '../aws/runtime';
 
 export interface LightStemcellInput extends Publication {
@@ -75,23 +76,15 @@ export async function lightTarball(heavy: Readable, amis: AmiMap): Promise<{ lig
   return { light, body: Buffer.concat(chunks) };
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
-}
-
 /** Write `body` unless the key exists; an identical existing object is fine (a re-run). */
 async function putOnce(s3: S3Client, bucket: string, key: string, body: Buffer, options: RunOptions): Promise<boolean> {
-  try {
-    await withRetries(() => s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*', ContentType: 'application/gzip', ChecksumAlgorithm: 'SHA256' })), options.clock);
-    return false;
-  } catch (e) {
-    if (errorCode(e) !== 'PreconditionFailed' && (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412) throw e;
-  }
-  const existing = await withRetries(() => s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })), options.clock);
-  const bytes = await readAll(existing.Body as Readable);
-  if (!bytes.equals(body)) {
+  if ((await putNewObject(s3, bucket, key, { body, contentType: 'application/gzip' }, options.clock)) === 'written') return false;
+  // Anything longer than ours differs from it: no need to read it whole.
+  const existing = await readObjectBytes(s3, bucket, key, body.length, options.clock).catch((e: unknown) => {
+    if (e instanceof InvalidInputError) return undefined;
+    throw e;
+  });
+  if (existing === undefined || !existing.equals(body)) {
     throw new FailedError(`s3://${bucket}/${key} already exists with different contents; not overwriting it. Publish under another key (lightKey) or another stemcell version`);
   }
   return true;

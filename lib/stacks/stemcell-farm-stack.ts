@@ -4,6 +4,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AmiPublishing } from '../constructs/ami-publishing';
 import { BuilderAccess } from '../constructs/builder-access';
+import { BuildRunbook } from '../constructs/build-runbook';
+import { FarmBuilder } from '../constructs/farm-builder';
 import { FarmBuckets } from '../constructs/farm-buckets';
 import { FarmNetwork } from '../constructs/farm-network';
 
@@ -26,14 +28,21 @@ export interface StemcellFarmStackProps extends StackProps {
    * @default - none
    */
   readonly amiCopyKmsKeyArns?: string[];
+  /**
+   * The longest a build may run; its builder powers off (and terminates) after it.
+   * @default Duration.hours(4)
+   */
+  readonly maxBuildTime?: Duration;
 }
 
-/** The build farm: network, builder access, buckets and the AMI Lambdas (the build runbook joins later). */
+/** The build farm: network, builder access, buckets, the AMI Lambdas, the builder and the build runbook. */
 export class StemcellFarmStack extends Stack {
   readonly network: FarmNetwork;
   readonly access: BuilderAccess;
   readonly buckets: FarmBuckets;
   readonly amiPublishing: AmiPublishing;
+  readonly builder: FarmBuilder;
+  readonly runbook: BuildRunbook;
 
   constructor(scope: Construct, id: string, props: StemcellFarmStackProps = {}) {
     super(scope, id, { description: 'Stemcell Farm: builds custom BOSH stemcells', ...props });
@@ -51,6 +60,25 @@ export class StemcellFarmStack extends Stack {
       copyEncryptionKeys: (props.amiCopyKmsKeyArns ?? []).map((arn, i) => kms.Key.fromKeyArn(this, `AmiCopyKey${i}`, arn)),
     });
 
+    this.builder = new FarmBuilder(this, 'Builder', {
+      vpc: this.network.vpc,
+      securityGroup: this.access.securityGroup,
+      osImageBucket: this.buckets.osImageBucket,
+      stemcellBucket: this.buckets.stemcellBucket,
+      maxBuildTime: props.maxBuildTime,
+      // A key pair is for SSH, which needs ingress too; Session Manager needs neither.
+      keyPair: props.sshIngressCidr ? this.access.keyPair : undefined,
+    });
+    this.runbook = new BuildRunbook(this, 'BuildRunbook', {
+      builder: this.builder,
+      builderSubnets: this.network.vpc.selectSubnets(this.network.builderSubnets).subnets,
+      osImageBucket: this.buckets.osImageBucket,
+      stemcellBucket: this.buckets.stemcellBucket,
+      amiPublishing: this.amiPublishing,
+    });
+
+    new CfnOutput(this, 'BuildRunbookName', { value: this.runbook.document.ref, description: 'Systems Manager > Automation > Execute automation > Owned by me: this runbook' });
+    new CfnOutput(this, 'BuildLogGroupName', { value: this.builder.logGroup.logGroupName, description: 'Full logs of the builds (the BuildOnHost step), one stream per command' });
     new CfnOutput(this, 'OsImageBucketName', { value: this.buckets.osImageBucket.bucketName });
     new CfnOutput(this, 'StemcellBucketName', { value: this.buckets.stemcellBucket.bucketName });
     new CfnOutput(this, 'BuilderSecurityGroupId', { value: this.access.securityGroup.securityGroupId });

@@ -13,7 +13,7 @@ import { allStemcellDefinitions, StemcellDefinition } from './matrix';
 // Versions end up in file names and S3 keys, so keep them to characters that are
 // safe in both; upstream versions ('1.260', '621.125') and suffixed custom
 // builds ('1.260-acme.3') fit.
-const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$/;
+export const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$/;
 
 /** Throw unless `version` is usable as a stemcell version. Returns it for chaining. */
 export function validateVersion(version: string): string {

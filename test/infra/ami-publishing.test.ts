@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { farmApp } from '../helpers/farm';
 
 type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, string>>; Effect: string };
@@ -44,7 +44,10 @@ describe('AMI publishing functions', () => {
     for (const [id, role] of Object.entries(t.findResources('AWS::IAM::Role'))) if (id.startsWith('AmiPublishing')) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     const logGroups = Object.entries(t.findResources('AWS::Logs::LogGroup')).filter(([id]) => id.startsWith('AmiPublishing'));
     expect(logGroups.map(([, g]) => g.Properties.RetentionInDays)).toEqual([90, 90, 90, 90, 90]);
-    t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.copy', Timeout: 900 });
+    // The runbook calls these through aws:invokeLambdaFunction, which waits 300 s at most.
+    t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.copy', Timeout: 270 });
+    t.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Registers'), Timeout: 270 });
+    t.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Writes the light'), Timeout: 270 });
     t.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.check', Timeout: 120 });
   });
 

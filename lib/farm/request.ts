@@ -1,0 +1,135 @@
+/**
+ * A farm build as Prepare writes it down (`request.json`) and the builder
+ * reads it back: what to build, from which OS image, under which S3 keys. The
+ * keys of everything a build writes are made here and nowhere else. The
+ * builder treats the document as hostile input: it is parsed and checked
+ * field by field, as any event is.
+ */
+import { isRegionName } from '../aws/identifiers';
+import { eventObject, InvalidInputError, optionalString, requiredString } from '../aws/input';
+import { PACKAGE_NAME, SNAPSHOT } from '../builder/os-image-settings';
+import { validateBuildId } from '../stemcell/ami';
+import { defineStemcell, Firmware, InfrastructureName, infrastructureNames, OperatingSystemName, operatingSystemNames } from '../stemcell/matrix';
+import { heavyTarballName, validateVersion } from '../stemcell/naming';
+import { osImageTarballName } from '../stemcell/os-image';
+import { CUSTOMIZE_PREFIX, FarmBuckets } from './parameters';
+
+export const REQUEST_SCHEMA = 'stemcell-farm/build-request/v1';
+/** A request is a few kilobytes; anything much bigger is not one. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** Where a build writes, in the stemcell bucket: builds/<build id>/. */
+export const buildPrefix = (buildId: string): string => `builds/${validateBuildId(buildId)}/`;
+export const requestKey = (buildId: string): string => `${buildPrefix(buildId)}request.json`;
+export const resultKey = (buildId: string): string => `${buildPrefix(buildId)}result.json`;
+/** A stemcell, in the stemcell bucket: <os>/<version>/bosh-stemcell-<version>-<...>.tgz (the light one goes beside it). */
+export const stemcellKey = (os: string, version: string, fileName: string): string => `${os}/${validateVersion(version)}/${fileName}`;
+/** An OS image built by a farm build, in the OS image bucket: <os>/<build id>/bosh-<os>-os-image.tgz. */
+export const osImageKey = (os: string, buildId: string): string => `${os}/${validateBuildId(buildId)}/${osImageTarballName(os)}`;
+/** Its build record, beside it. */
+export const osImageRecordKey = (imageKey: string): string => imageKey.replace(/\.tgz$/, '.build.json');
+/** Whether a key of the OS image bucket is an OS image of `os` (built by the farm or uploaded by hand). */
+export const isOsImageKeyOf = (key: string, os: string): boolean => key.startsWith(`${os}/`) && key.endsWith(`/${osImageTarballName(os)}`);
+
+export interface StemcellTarget {
+  readonly infrastructure: InfrastructureName;
+  /** The heavy stemcell's file name and its key in the stemcell bucket. */
+  readonly fileName: string;
+  readonly key: string;
+}
+
+export interface BuildRequest {
+  readonly schema: typeof REQUEST_SCHEMA;
+  readonly buildId: string;
+  readonly executionId: string;
+  readonly createdAt: string;
+  /** Where the snapshots are made. */
+  readonly region: string;
+  readonly buckets: FarmBuckets;
+  readonly operatingSystem: OperatingSystemName;
+  readonly version: string;
+  /** @default - the OS's */
+  readonly firmware?: Firmware;
+  /** Build a new OS image (and upload it to `key`), or use the one at `key`. */
+  readonly osImage: { readonly build: boolean; readonly key: string };
+  readonly extraPackages: readonly string[];
+  /** In the OS image bucket, below customize/. */
+  readonly customizeScriptKey?: string;
+  readonly snapshot?: string;
+  readonly stemcells: readonly StemcellTarget[];
+}
+
+/** The stemcells of a build: one per infrastructure, named as upstream names them. */
+export function stemcellTargets(os: string, infrastructures: readonly string[], version: string, firmware?: string): StemcellTarget[] {
+  return infrastructures.map((infrastructure) => {
+    const fileName = heavyTarballName(defineStemcell({ infrastructure, os, firmware }), version);
+    return { infrastructure: infrastructure as InfrastructureName, fileName, key: stemcellKey(os, version, fileName) };
+  });
+}
+
+const S3_KEY = /^[A-Za-z0-9._\/-]{1,900}$/;
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const safeKey = (key: string): boolean => S3_KEY.test(key) && !key.split('/').some((part) => part === '' || part === '.' || part === '..');
+
+function stringList(e: Record<string, unknown>, key: string, check: (item: string) => boolean): string[] {
+  const value = e[key];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !check(v))) throw new InvalidInputError(`'${key}' must be a list of valid strings, got ${JSON.stringify(value)?.slice(0, 200)}`);
+  return value as string[];
+}
+
+/** Read a request document; anything that does not fit is refused, naming the field. */
+export function parseBuildRequest(text: string): BuildRequest {
+  if (Buffer.byteLength(text) > MAX_REQUEST_BYTES) throw new InvalidInputError(`the build request is over ${MAX_REQUEST_BYTES} bytes; it is not one Prepare wrote`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InvalidInputError('the build request is not JSON');
+  }
+  const e = eventObject(json, 'build request');
+  if (e.schema !== REQUEST_SCHEMA) throw new InvalidInputError(`the build request's schema is ${JSON.stringify(e.schema)?.slice(0, 80)}, not ${REQUEST_SCHEMA}; deploy the same farm version as the runbook`);
+  const buckets = eventObject(e.buckets, "build request 'buckets'");
+  const os = requiredString(e, 'operatingSystem', (v) => (operatingSystemNames() as string[]).includes(v), operatingSystemNames().join(', ')) as OperatingSystemName;
+  const version = requiredString(e, 'version');
+  const buildId = requiredString(e, 'buildId');
+  try {
+    validateVersion(version);
+    validateBuildId(buildId);
+  } catch (err) {
+    throw new InvalidInputError((err as Error).message);
+  }
+  const firmware = optionalString(e, 'firmware', /^(bios|efi)$/, 'bios or efi') as Firmware | undefined;
+  const osImage = eventObject(e.osImage, "build request 'osImage'");
+  if (typeof osImage.build !== 'boolean') throw new InvalidInputError("'osImage.build' must be true or false");
+  const imageKey = requiredString(osImage, 'key', (k) => safeKey(k) && isOsImageKeyOf(k, os) || (!osImage.build && safeKey(k) && k.startsWith(`${os}/`) && k.endsWith('.tgz')), `${os}/<build id>/${osImageTarballName(os)}`);
+  if (osImage.build && imageKey !== osImageKey(os, buildId)) throw new InvalidInputError(`'osImage.key' of a built OS image must be ${osImageKey(os, buildId)}`);
+  if (!Array.isArray(e.stemcells)) throw new InvalidInputError("'stemcells' must be a list");
+  const stemcells = (e.stemcells as unknown[]).map((s, i) => eventObject(s, `build request 'stemcells[${i}]'`));
+  const names = stemcells.map((s) => requiredString(s, 'infrastructure', (v) => (infrastructureNames() as string[]).includes(v), infrastructureNames().join(', ')));
+  if (names.length === 0 || new Set(names).size !== names.length) throw new InvalidInputError("'stemcells' must name each infrastructure once, at least one");
+  const expected = stemcellTargets(os, names, version, firmware);
+  stemcells.forEach((s, i) => {
+    if (s.fileName !== expected[i].fileName || s.key !== expected[i].key) throw new InvalidInputError(`'stemcells[${i}]' must be ${JSON.stringify(expected[i])}`);
+  });
+  const customizeScriptKey = optionalString(e, 'customizeScriptKey', (k) => safeKey(k) && k.startsWith(CUSTOMIZE_PREFIX), `${CUSTOMIZE_PREFIX}my-script.sh`);
+  if (customizeScriptKey !== undefined && !osImage.build) throw new InvalidInputError("'customizeScriptKey' needs 'osImage.build'");
+  return {
+    schema: REQUEST_SCHEMA,
+    buildId,
+    executionId: requiredString(e, 'executionId', /^[A-Za-z0-9-]{1,64}$/),
+    createdAt: requiredString(e, 'createdAt', (v) => !Number.isNaN(Date.parse(v))),
+    region: requiredString(e, 'region', isRegionName, 'us-east-1'),
+    buckets: {
+      osImageBucket: requiredString(buckets, 'osImageBucket', BUCKET),
+      stemcellBucket: requiredString(buckets, 'stemcellBucket', BUCKET),
+    },
+    operatingSystem: os,
+    version,
+    firmware,
+    osImage: { build: osImage.build, key: imageKey },
+    extraPackages: stringList(e, 'extraPackages', (p) => PACKAGE_NAME.test(p)),
+    customizeScriptKey,
+    snapshot: optionalString(e, 'snapshot', SNAPSHOT, '20261101T000000Z'),
+    stemcells: expected,
+  };
+}

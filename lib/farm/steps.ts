@@ -1,0 +1,68 @@
+/**
+ * The runbook's Lambda steps after the build, as pure functions of the state:
+ * what each AMI Lambda core is asked, and the state it leaves. The handlers
+ * run the cores in between.
+ */
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { InvalidInputError } from '../aws/input';
+import { errorCode, withRetries } from '../aws/retry';
+import { RunOptions } from '../aws/runtime';
+import { FailedError } from '../errors';
+import { CopyAmiInput, CopyAmiResult, parseCopyAmiEvent } from '../publish/copy-ami';
+import { LightStemcellInput, LightStemcellResult } from '../publish/light-stemcell';
+import { RegisterAmiInput, RegisterAmiResult } from '../publish/register-ami';
+import { MAX_RESULT_BYTES, parseBuildResult } from './result';
+import { FarmState, need } from './state';
+
+/** After the build: the result the builder wrote, checked against the build, and the AWS stemcell's snapshot. */
+export async function readBuildResult(s3: S3Client, state: FarmState, options: RunOptions): Promise<FarmState> {
+  let text: string;
+  try {
+    const out = await withRetries(() => s3.send(new GetObjectCommand({ Bucket: state.stemcellBucket, Key: state.resultKey })), options.clock);
+    if ((out.ContentLength ?? 0) > MAX_RESULT_BYTES) throw new InvalidInputError(`s3://${state.stemcellBucket}/${state.resultKey} is over ${MAX_RESULT_BYTES} bytes; it is no build result`);
+    text = await (out.Body as Readable & { transformToString(): Promise<string> }).transformToString();
+  } catch (e) {
+    if (errorCode(e) === 'NoSuchKey') throw new FailedError(`the builder wrote no result (s3://${state.stemcellBucket}/${state.resultKey}); see the BuildOnHost step's log`);
+    throw e;
+  }
+  const result = parseBuildResult(text);
+  if (result.buildId !== state.buildId || result.version !== state.version) {
+    throw new FailedError(`s3://${state.stemcellBucket}/${state.resultKey} is the result of build ${result.buildId} ${result.version}, not of ${state.buildId} ${state.version}`);
+  }
+  const missing = state.stemcellKeys.filter((k) => !result.stemcells.some((s) => s.key === k));
+  if (missing.length > 0) throw new FailedError(`the build result lacks ${missing.join(', ')}`);
+  const failedChecks = result.stemcells.filter((s) => s.checks.failed > 0);
+  if (failedChecks.length > 0) throw new FailedError(`${failedChecks.map((s) => s.key).join(', ')} failed ${failedChecks.map((s) => s.checks.failed).join(', ')} checks`);
+  if (!state.aws) return state;
+  const snapshotId = result.stemcells.find((s) => s.key === state.aws!.key)?.snapshotId;
+  if (!snapshotId) throw new FailedError(`the build result gives no EBS snapshot for ${state.aws.key}`);
+  return { ...state, snapshotId, registered: false };
+}
+
+export function registerInput(state: FarmState): RegisterAmiInput {
+  const aws = need(state, 'aws', 'Prepare');
+  return { region: state.region, snapshotId: need(state, 'snapshotId', 'ReadResult'), stemcell: aws.stemcell, buildId: state.buildId, imdsSupport: aws.imdsSupport };
+}
+
+export function afterRegister(state: FarmState, result: RegisterAmiResult): FarmState {
+  const registered = result.state === 'available';
+  return { ...state, registered, ...(result.imageId ? { imageId: result.imageId } : {}), ...(registered ? { copied: false } : {}) };
+}
+
+export function copyInput(state: FarmState): CopyAmiInput {
+  const aws = need(state, 'aws', 'Prepare');
+  return parseCopyAmiEvent({ ...aws.copy, sourceRegion: state.region, sourceImageId: need(state, 'imageId', 'RegisterAmi') });
+}
+
+export function afterCopy(state: FarmState, result: CopyAmiResult): FarmState {
+  return { ...state, copied: result.done, amis: result.amis, failed: result.failed };
+}
+
+export function lightInput(state: FarmState): LightStemcellInput {
+  return { heavyKey: need(state, 'aws', 'Prepare').key, amis: need(state, 'amis', 'CopyAmi'), failed: state.failed ?? {}, allowPartial: false, requiredRegions: [] };
+}
+
+export function afterLight(state: FarmState, result: LightStemcellResult): FarmState {
+  return { ...state, lightKey: result.key };
+}

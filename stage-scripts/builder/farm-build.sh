@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One farm build on a builder instance, as the runbook's BuildOnHost step
+# starts it from the code asset it unpacked: Node.js (pinned and verified),
+# the host packages of the one list, then `stemcell farm-build`. Everything it
+# installs is kept, so a builder image that has them already skips ahead.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=../data/node.env
+source "${root}/stage-scripts/data/node.env"
+node_dir="/opt/stemcell-farm/node-${NODE_VERSION}"
+
+install_node() {
+  if [[ -x "${node_dir}/bin/node" ]]; then
+    return
+  fi
+  local scratch
+  scratch="$(mktemp -d)"
+  # shellcheck disable=SC2064 # expand now: the trap must remove this directory
+  trap "rm -rf '${scratch}'" RETURN
+  curl --fail --silent --show-error --location --retry 5 --output "${scratch}/node.tar.xz" "${NODE_URL}"
+  echo "${NODE_SHA256}  ${scratch}/node.tar.xz" | sha256sum --check --quiet
+  mkdir -p "${scratch}/node"
+  tar -xJf "${scratch}/node.tar.xz" -C "${scratch}/node" --strip-components=1 --no-same-owner
+  mkdir -p "$(dirname "${node_dir}")"
+  mv "${scratch}/node" "${node_dir}"
+}
+
+main() {
+  if [[ $# -ne 1 ]]; then
+    echo "usage: farm-build.sh s3://BUCKET/builds/BUILD/request.json" >&2
+    exit 2
+  fi
+  install_node
+  export PATH="${node_dir}/bin:${PATH}"
+  local cli="${root}/lib/cli/stemcell.cjs"
+  node "${cli}" doctor --install build-os-image build check
+  exec node "${cli}" farm-build --request "$1"
+}
+
+main "$@"

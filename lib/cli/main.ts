@@ -8,6 +8,7 @@ import { buildCommand } from './build';
 import { buildOsImageCommand } from './build-os-image';
 import { checkCommand } from './check';
 import { doctorCommand } from './doctor';
+import { farmBuildCommand } from './farm-build';
 import { exitCodeFor, ExitCode, messageFor } from './exit-codes';
 import { inspectCommand } from './inspect';
 import { lightCommand } from './light';
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(checkCommand(io));
   program.addCommand(publishLightCommand(io));
   program.addCommand(doctorCommand(io));
+  program.addCommand(farmBuildCommand(io));
   // Let main() decide exit codes instead of commander calling process.exit.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({

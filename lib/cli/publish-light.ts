@@ -1,14 +1,12 @@
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { InvalidInputError } from '../aws/input';
-import { errorMessage } from '../aws/retry';
 import { systemClock } from '../aws/runtime';
 import { prepareOutputDirectory } from '../output';
-import { EnvironmentError, FailedError, InvalidStemcellError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import { callerClients } from '../publish/aws-clients';
-import { PublicSharingBlockedError } from '../publish/copy-ami';
 import { publishLight, PublishFailedError } from '../publish/publish-light';
 import { parseKmsKeyPairs, parseShareWith, validateRegion } from '../aws/identifiers';
+import { awsFailure } from './aws';
 import { CliIo, say } from './main';
 import { inputTarball, integerOption, listOption, pathOption } from './options';
 
@@ -29,19 +27,8 @@ interface PublishLightFlags {
   out?: string;
 }
 
-/** AWS's errors as the CLI's: missing credentials are the environment's fault, refusals a failed publication. */
-function awsFailure(e: unknown): unknown {
-  const error = e as Error & { $metadata?: unknown };
-  if (error.name === 'CredentialsProviderError') {
-    return new EnvironmentError(`no AWS credentials: ${error.message}. Set AWS_PROFILE (SSO or role_arn work) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN`);
-  }
-  if (e instanceof FailedError || e instanceof InvalidStemcellError || e instanceof EnvironmentError) return e;
-  // What AWS refused, or found wrong with the account's state (a region not enabled, public sharing blocked).
-  if (error.$metadata !== undefined || e instanceof InvalidInputError || e instanceof PublicSharingBlockedError) {
-    return new PublishFailedError(`${errorMessage(e)}. Nothing finished is lost: run the same command again to carry on.`);
-  }
-  return e;
-}
+/** A refusal by AWS: what was made is kept, and a re-run carries on. */
+const publishFailed = (message: string): PublishFailedError => new PublishFailedError(`${message}. Nothing finished is lost: run the same command again to carry on.`);
 
 /** Every flag checked, in the words the other commands use, before the stemcell is read or AWS is called. */
 function copyOptions(flags: PublishLightFlags): Record<string, unknown> {
@@ -115,7 +102,7 @@ export function publishLightCommand(io: CliIo): Command {
         );
         io.out(`${result.lightPath}\n`);
       } catch (e) {
-        throw awsFailure(e);
+        throw awsFailure(e, publishFailed);
       }
     });
 }

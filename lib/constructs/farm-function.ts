@@ -30,6 +30,10 @@ export interface FarmFunctionProps {
  * arm64. The runtime provides the AWS SDK v3.
  */
 export class FarmFunction extends NodejsFunction {
+  /** The handler's source file and export: what the function runs. */
+  readonly entry: string;
+  readonly handlerName: string;
+
   constructor(scope: Construct, id: string, props: FarmFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: props.logRetention });
     const role = new iam.Role(scope, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `${id}: ${props.description}` });
@@ -55,6 +59,8 @@ export class FarmFunction extends NodejsFunction {
         externalModules: ['@aws-sdk/*'],
       },
     });
+    this.entry = path.join(LAMBDA_DIR, props.folder, 'handler.ts');
+    this.handlerName = props.handler ?? 'handler';
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
       reason: 'Node.js 22 is the runtime the farm targets and tests (the bundles are built for and tested on it); it is supported by Lambda until 2027. Moving to 24 is a deliberate upgrade, not a default.',

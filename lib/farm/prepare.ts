@@ -58,10 +58,10 @@ export interface PrepareEvent {
   readonly parameters: Record<string, unknown>;
 }
 
+/** The runbook's Prepare input: the execution id and, beside it, the form's parameters by name. */
 export function parsePrepareEvent(event: unknown): PrepareEvent {
-  const e = eventObject(event, 'prepare');
-  const executionId = requiredString(e, 'executionId', /^[A-Za-z0-9-]{1,64}$/, 'the Automation execution id ({{automation:EXECUTION_ID}})');
-  return { executionId, parameters: eventObject(e.parameters ?? {}, "prepare 'parameters'") };
+  const { executionId, ...parameters } = eventObject(event, 'prepare');
+  return { executionId: requiredString({ executionId }, 'executionId', /^[A-Za-z0-9-]{1,64}$/, 'the Automation execution id ({{automation:EXECUTION_ID}})'), parameters };
 }
 
 /** Root volume: the OS image build and each stemcell's disk and tarball, with room to spare. */

@@ -38,7 +38,8 @@ export interface BuildResult {
   readonly schema: typeof RESULT_SCHEMA;
   readonly buildId: string;
   readonly version: string;
-  readonly osImage: { readonly key: string; readonly sha256: string; readonly built: boolean; readonly stages: readonly StageTime[] };
+  /** sha256 only when this run used the OS image (not when every stemcell was there already). */
+  readonly osImage: { readonly key: string; readonly sha256?: string; readonly built: boolean; readonly stages: readonly StageTime[] };
   readonly stemcells: readonly StemcellResult[];
   readonly startedAt: string;
   readonly finishedAt: string;
@@ -86,7 +87,7 @@ export function parseBuildResult(text: string): BuildResult {
     schema: RESULT_SCHEMA,
     buildId,
     version: requiredString(e, 'version'),
-    osImage: { key: requiredString(osImage, 'key'), sha256: requiredString(osImage, 'sha256', SHA256), built: osImage.built, stages: stages(osImage.stages, "'osImage.stages'") },
+    osImage: { key: requiredString(osImage, 'key'), sha256: optionalString(osImage, 'sha256', SHA256), built: osImage.built, stages: stages(osImage.stages, "'osImage.stages'") },
     stemcells: e.stemcells.map((s, i) => {
       const c = eventObject(s, `build result 'stemcells[${i}]'`);
       const checks = eventObject(c.checks, `'stemcells[${i}].checks'`);

@@ -3,10 +3,8 @@
  * what each AMI Lambda core is asked, and the state it leaves. The handlers
  * run the cores in between.
  */
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Readable } from 'node:stream';
-import { InvalidInputError } from '../aws/input';
-import { errorCode, withRetries } from '../aws/retry';
+import { S3Client } from '@aws-sdk/client-s3';
+import { readObjectText } from '../aws/s3';
 import { RunOptions } from '../aws/runtime';
 import { FailedError } from '../errors';
 import { CopyAmiInput, CopyAmiResult, parseCopyAmiEvent } from '../publish/copy-ami';
@@ -17,15 +15,8 @@ import { FarmState, need } from './state';
 
 /** After the build: the result the builder wrote, checked against the build, and the AWS stemcell's snapshot. */
 export async function readBuildResult(s3: S3Client, state: FarmState, options: RunOptions): Promise<FarmState> {
-  let text: string;
-  try {
-    const out = await withRetries(() => s3.send(new GetObjectCommand({ Bucket: state.stemcellBucket, Key: state.resultKey })), options.clock);
-    if ((out.ContentLength ?? 0) > MAX_RESULT_BYTES) throw new InvalidInputError(`s3://${state.stemcellBucket}/${state.resultKey} is over ${MAX_RESULT_BYTES} bytes; it is no build result`);
-    text = await (out.Body as Readable & { transformToString(): Promise<string> }).transformToString();
-  } catch (e) {
-    if (errorCode(e) === 'NoSuchKey') throw new FailedError(`the builder wrote no result (s3://${state.stemcellBucket}/${state.resultKey}); see the BuildOnHost step's log`);
-    throw e;
-  }
+  const text = await readObjectText(s3, state.stemcellBucket, state.resultKey, MAX_RESULT_BYTES, options.clock);
+  if (text === undefined) throw new FailedError(`the builder wrote no result (s3://${state.stemcellBucket}/${state.resultKey}); see the BuildOnHost step's log`);
   const result = parseBuildResult(text);
   if (result.buildId !== state.buildId || result.version !== state.version) {
     throw new FailedError(`s3://${state.stemcellBucket}/${state.resultKey} is the result of build ${result.buildId} ${result.version}, not of ${state.buildId} ${state.version}`);

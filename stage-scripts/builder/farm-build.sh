@@ -26,12 +26,21 @@ install_node() {
   mv "${scratch}/node" "${node_dir}"
 }
 
+# The farm's region, from the instance metadata (IMDSv2): the CLI signs its calls for it.
+instance_region() {
+  local token
+  token="$(curl --fail --silent --show-error --request PUT --header 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)"
+  curl --fail --silent --show-error --header "X-aws-ec2-metadata-token: ${token}" http://169.254.169.254/latest/meta-data/placement/region
+}
+
 main() {
   if [[ $# -ne 1 ]]; then
     echo "usage: farm-build.sh s3://BUCKET/builds/BUILD/request.json" >&2
     exit 2
   fi
   install_node
+  AWS_REGION="$(instance_region)"
+  export AWS_REGION
   export PATH="${node_dir}/bin:${PATH}"
   local cli="${root}/lib/cli/stemcell.cjs"
   node "${cli}" doctor --install build-os-image build check

@@ -20,9 +20,14 @@ import {
   Image,
   ModifyImageAttributeCommand,
   ModifySnapshotAttributeCommand,
+  DescribeInstancesCommand,
+  Instance,
   RegisterImageCommand,
+  RunInstancesCommand,
+  RunInstancesCommandInput,
   Snapshot,
   Tag,
+  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ec2ClientFactory } from '../../lib/aws/clients';
@@ -63,6 +68,16 @@ export const COMMERCIAL_REGIONS: Record<string, string> = {
   'me-central-1': 'not-opted-in',
 };
 
+/** An instance as the fake keeps it: what RunInstances was asked, and when it changed state. */
+export interface FakeInstance {
+  readonly instanceId: string;
+  readonly region: string;
+  readonly launchedAt: number;
+  readonly request: RunInstancesCommandInput;
+  state: 'pending' | 'running' | 'shutting-down' | 'terminated';
+  terminatedAt?: number;
+}
+
 interface RegionData {
   images: Map<string, Image & { readyAt?: number; failAt?: number }>;
   snapshots: Map<string, Snapshot>;
@@ -93,6 +108,12 @@ export class FakeEc2 {
   readonly loseResponse = new Set<string>();
   /** "Command region" -> something that happens just before the next such call (another caller's doing). */
   readonly before = new Map<string, () => void>();
+
+  /** Instances launched, by id; and RunInstances client tokens, to the instance they made. */
+  readonly instances = new Map<string, FakeInstance>();
+  private readonly runTokens = new Map<string, string>();
+  /** How long an instance takes from pending to running (ms). */
+  bootDuration = 30_000;
 
   /** Errors thrown at random, say throttling: return one to fail this call. */
   chaos?: (command: string, region: string) => Error | undefined;
@@ -335,6 +356,34 @@ export class FakeEc2 {
       return { Return: true };
     });
 
+    on(RunInstancesCommand, (region, input) => {
+      if (input.MinCount !== 1 || input.MaxCount !== 1) throw awsError('InvalidParameterValue', 'this fake launches one instance at a time');
+      if (!input.ImageId || !/^ami-/.test(input.ImageId)) throw awsError('InvalidAMIID.Malformed', `Invalid id: "${input.ImageId}"`);
+      const token = input.ClientToken ? `${region} ${input.ClientToken}` : undefined;
+      const existing = token ? this.runTokens.get(token) : undefined;
+      if (existing) return { Instances: [{ InstanceId: existing, State: { Name: this.instance(existing).state } }] };
+      const instanceId = `i-${hex(17)}`;
+      this.instances.set(instanceId, { instanceId, region, launchedAt: this.clock.now(), request: structuredClone(input), state: 'pending' });
+      if (token) this.runTokens.set(token, instanceId);
+      return { Instances: [{ InstanceId: instanceId, ImageId: input.ImageId, InstanceType: input.InstanceType, State: { Code: 0, Name: 'pending' }, SubnetId: input.SubnetId }] };
+    });
+    on(TerminateInstancesCommand, (region, input) => ({
+      TerminatingInstances: (input.InstanceIds ?? []).map((id) => {
+        const instance = this.instances.get(id);
+        if (!instance || instance.region !== region) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
+        const previous = this.instance(id).state;
+        if (instance.state !== 'terminated') {
+          instance.state = 'terminated';
+          instance.terminatedAt = this.clock.now();
+        }
+        return { InstanceId: id, PreviousState: { Name: previous }, CurrentState: { Name: 'shutting-down' } };
+      }),
+    }));
+    on(DescribeInstancesCommand, (region, input) => ({
+      Reservations: [...this.instances.values()]
+        .filter((i) => i.region === region && (!input.InstanceIds || input.InstanceIds.includes(i.instanceId)))
+        .map((i): { Instances: Instance[] } => ({ Instances: [{ InstanceId: i.instanceId, State: { Name: this.instance(i.instanceId).state }, Tags: i.request.TagSpecifications?.find((t) => t.ResourceType === 'instance')?.Tags }] })),
+    }));
     on(DeleteSnapshotCommand, (region, input) => {
       const data = this.region(region);
       const inUse = [...data.images.values()].some((i) => i.BlockDeviceMappings?.some((m) => m.Ebs?.SnapshotId === input.SnapshotId));
@@ -342,6 +391,13 @@ export class FakeEc2 {
       if (!data.snapshots.delete(input.SnapshotId!)) throw awsError('InvalidSnapshot.NotFound', `${input.SnapshotId} does not exist`);
       return {};
     });
+  }
+
+  instance(instanceId: string): FakeInstance {
+    const found = this.instances.get(instanceId);
+    if (!found) throw new Error(`no instance ${instanceId}`);
+    if (found.state === 'pending' && this.clock.now() >= found.launchedAt + this.bootDuration) found.state = 'running';
+    return found;
   }
 
   copiesInFlight(): number {

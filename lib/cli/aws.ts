@@ -1,0 +1,21 @@
+/** AWS's errors as the CLI's, for the commands that call AWS with the caller's credentials. */
+import { InvalidInputError } from '../aws/input';
+import { errorMessage } from '../aws/retry';
+import { EnvironmentError, FailedError, InvalidStemcellError } from '../errors';
+import { PublicSharingBlockedError } from '../publish/copy-ami';
+
+/**
+ * Missing credentials are the environment's fault; what AWS refused (or found
+ * wrong with the account's state) is a failure that `again` says how to carry
+ * on from. Our own errors pass through.
+ */
+export function awsFailure(e: unknown, failed: (message: string) => FailedError): unknown {
+  const error = e as Error & { $metadata?: unknown };
+  if (error.name === 'CredentialsProviderError') {
+    return new EnvironmentError(`no AWS credentials: ${error.message}. Set AWS_PROFILE (SSO or role_arn work) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN`);
+  }
+  if (e instanceof FailedError || e instanceof InvalidStemcellError || e instanceof EnvironmentError) return e;
+  // What AWS refused, or found wrong with the account's state (a region not enabled, public sharing blocked).
+  if (error.$metadata !== undefined || e instanceof InvalidInputError || e instanceof PublicSharingBlockedError) return failed(errorMessage(e));
+  return e;
+}

@@ -1,0 +1,265 @@
+/**
+ * `stemcell farm-build`: one farm build on a builder, from its request in S3.
+ * The OS image is built (and uploaded with its build record) or downloaded;
+ * each infrastructure's stemcell is built from that one OS image, checked,
+ * and uploaded; each AWS stemcell's root.img becomes an EBS snapshot through
+ * the EBS direct APIs; result.json says what was made. Every upload is a
+ * conditional write, so nothing is ever overwritten, and running the same
+ * request again reuses what an earlier run already stored.
+ */
+import { EBSClient } from '@aws-sdk/client-ebs';
+import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InvalidInputError } from '../aws/input';
+import { withRetries } from '../aws/retry';
+import { Clock } from '../aws/runtime';
+import { downloadObject, headObject, parseS3Uri, putNewObject, readObjectText } from '../aws/s3';
+import { buildOsImage, recordFileFor } from '../builder/os-image';
+import { buildStemcell } from '../builder/stemcell';
+import { StageResult } from '../builder/stage-runner';
+import { checkTarget } from '../check/run-checks';
+import { digestFile } from '../digests';
+import { FailedError, UsageError } from '../errors';
+import { partialOutput, withScratch } from '../scratch';
+import { AMI_TAG, amiName, amiStemcellFromManifest, idempotencyToken, MANAGED_BY, stemcellTags } from '../stemcell/ami';
+import { osImageTarballName } from '../stemcell/os-image';
+import { readStemcellTarball } from '../stemcell/tarball';
+import { uploadRootImage } from '../publish/snapshot-upload';
+import { BuildRequest, MAX_REQUEST_BYTES, osImageRecordKey, parseBuildRequest, requestKey, resultKey, StemcellTarget } from './request';
+import { BuildResult, MAX_RESULT_BYTES, parseBuildResult, RESULT_SCHEMA, StageTime, StemcellResult } from './result';
+
+/** Object metadata of every stemcell and OS image a farm build uploads: which build made it, and the tarball's sha1. */
+export const OBJECT_METADATA = { buildId: 'build-id', sha1: 'sha1', checksPassed: 'checks-passed' } as const;
+
+export interface FarmBuildClients {
+  readonly s3: S3Client;
+  readonly ebs: EBSClient;
+  readonly ec2: EC2Client;
+}
+
+export interface FarmBuildOptions {
+  /** s3://<stemcell bucket>/builds/<build id>/request.json */
+  readonly requestUri: string;
+  /** The region of the farm, where snapshots are made; the request must name the same. */
+  readonly region: string;
+  /** @default - the pinned release */
+  readonly agentBinary?: string;
+  /** @default - the builds' default package cache */
+  readonly packageCacheRoot?: string;
+  /** Where the local work happens (a scratch directory below it, removed on every way out). @default /var/tmp */
+  readonly scratchRoot?: string;
+  readonly say: (line: string) => void;
+  readonly clock: Clock;
+}
+
+const stageTimes = (stages: readonly StageResult[]): StageTime[] => stages.filter((s) => s.seconds !== undefined).map((s) => ({ stage: s.stage, seconds: s.seconds! }));
+
+/** Read and check the request; the key must be where Prepare writes requests. */
+export async function readRequest(s3: S3Client, requestUri: string, clock: Clock): Promise<BuildRequest> {
+  const { bucket, key } = parseS3Uri(requestUri, '--request');
+  const text = await readObjectText(s3, bucket, key, MAX_REQUEST_BYTES, clock);
+  if (text === undefined) throw new UsageError(`${requestUri} does not exist; the runbook's Prepare step writes it`);
+  const request = parseBuildRequest(text);
+  if (key !== requestKey(request.buildId) || bucket !== request.buckets.stemcellBucket) {
+    throw new InvalidInputError(`${requestUri} holds the request of build ${request.buildId}, which belongs at s3://${request.buckets.stemcellBucket}/${requestKey(request.buildId)}`);
+  }
+  return request;
+}
+
+/** The farm-tagged snapshot an earlier run of this build made of this stemcell, if any. */
+async function existingSnapshot(ec2: EC2Client, buildId: string, stemcellName: string, clock: Clock): Promise<string | undefined> {
+  const out = await withRetries(
+    () =>
+      ec2.send(
+        new DescribeSnapshotsCommand({
+          OwnerIds: ['self'],
+          Filters: [
+            { Name: `tag:${AMI_TAG.managedBy}`, Values: [MANAGED_BY] },
+            { Name: `tag:${AMI_TAG.buildId}`, Values: [buildId] },
+            { Name: `tag:${AMI_TAG.stemcellName}`, Values: [stemcellName] },
+            { Name: 'status', Values: ['completed'] },
+          ],
+        }),
+      ),
+    clock,
+  );
+  return out.Snapshots?.[0]?.SnapshotId;
+}
+
+/** Download an object to `file` through a partial output: a failed download leaves nothing. */
+async function download(s3: S3Client, bucket: string, key: string, file: string, clock: Clock): Promise<void> {
+  const out = partialOutput(file);
+  try {
+    await downloadObject(s3, bucket, key, out.path, clock);
+    await out.commit();
+  } finally {
+    out.release();
+    fs.rmSync(out.path, { force: true });
+  }
+}
+
+/** An object this build uploaded, or undefined; an object at the key from another build is an error. */
+async function ownObject(s3: S3Client, bucket: string, key: string, buildId: string, clock: Clock): Promise<{ sha1: string; bytes: number; checksPassed: number } | undefined> {
+  const head = await headObject(s3, bucket, key, clock);
+  if (!head) return undefined;
+  const owner = head.Metadata?.[OBJECT_METADATA.buildId];
+  const sha1 = head.Metadata?.[OBJECT_METADATA.sha1] ?? '';
+  if (owner !== buildId || !/^[0-9a-f]{40}$/.test(sha1)) {
+    throw new FailedError(`s3://${bucket}/${key} exists already, made by ${owner ? `build ${owner}` : 'something else than a farm build'}; this build never overwrites it: start a build with another version`);
+  }
+  return { sha1, bytes: head.ContentLength ?? 0, checksPassed: Number(head.Metadata?.[OBJECT_METADATA.checksPassed] ?? 0) || 0 };
+}
+
+async function upload(s3: S3Client, bucket: string, key: string, file: string, metadata: { buildId: string; sha1: string; checksPassed?: number }, clock: Clock): Promise<void> {
+  const meta: Record<string, string> = { [OBJECT_METADATA.buildId]: metadata.buildId, [OBJECT_METADATA.sha1]: metadata.sha1 };
+  if (metadata.checksPassed !== undefined) meta[OBJECT_METADATA.checksPassed] = String(metadata.checksPassed);
+  const written = await putNewObject(s3, bucket, key, { body: file, contentType: 'application/gzip', metadata: meta }, clock);
+  if (written === 'exists') await ownObject(s3, bucket, key, metadata.buildId, clock);
+}
+
+interface OsImageOutcome {
+  readonly file: string;
+  readonly sha256: string;
+  readonly built: boolean;
+  readonly stages: StageTime[];
+}
+
+async function osImageFor(clients: FarmBuildClients, request: BuildRequest, dir: string, options: FarmBuildOptions): Promise<OsImageOutcome> {
+  const { s3 } = clients;
+  const bucket = request.buckets.osImageBucket;
+  const key = request.osImage.key;
+  const file = path.join(dir, 'out', osImageTarballName(request.operatingSystem));
+  const earlier = request.osImage.build ? await ownObject(s3, bucket, key, request.buildId, options.clock) : undefined;
+  if (!request.osImage.build || earlier) {
+    options.say(`using the OS image s3://${bucket}/${key}${earlier ? ' (built by an earlier run of this build)' : ''}`);
+    await download(s3, bucket, key, file, options.clock);
+    return { file, sha256: (await digestFile(file)).sha256, built: false, stages: [] };
+  }
+  let customizeScript: string | undefined;
+  if (request.customizeScriptKey) {
+    customizeScript = path.join(dir, 'customize.sh');
+    await download(s3, bucket, request.customizeScriptKey, customizeScript, options.clock);
+  }
+  const built = await buildOsImage({
+    os: request.operatingSystem,
+    outDir: path.dirname(file),
+    work: path.join(dir, 'work', 'os-image'),
+    extraPackages: request.extraPackages,
+    customizeScript,
+    snapshot: request.snapshot,
+    packageCacheRoot: options.packageCacheRoot,
+    say: options.say,
+  });
+  const digests = await digestFile(built.tarball);
+  await upload(s3, bucket, key, built.tarball, { buildId: request.buildId, sha1: digests.sha1 }, options.clock);
+  const record = await putNewObject(s3, bucket, osImageRecordKey(key), { body: recordFileFor(built.tarball), contentType: 'application/json', metadata: { [OBJECT_METADATA.buildId]: request.buildId } }, options.clock);
+  options.say(`uploaded s3://${bucket}/${key} and its build record${record === 'exists' ? ' (the record was there already)' : ''}`);
+  return { file: built.tarball, sha256: digests.sha256, built: true, stages: stageTimes(built.stages) };
+}
+
+async function stemcellFor(clients: FarmBuildClients, request: BuildRequest, target: StemcellTarget, osImage: () => Promise<OsImageOutcome>, dir: string, options: FarmBuildOptions): Promise<StemcellResult> {
+  const { s3 } = clients;
+  const bucket = request.buckets.stemcellBucket;
+  const uri = `s3://${bucket}/${target.key}`;
+  const file = path.join(dir, 'out', target.fileName);
+  let stages: StageTime[] = [];
+  let checks = { passed: 0, failed: 0 };
+  let stored = await ownObject(s3, bucket, target.key, request.buildId, options.clock);
+  const reused = stored !== undefined;
+  if (stored) {
+    options.say(`${uri} was built and checked by an earlier run of this build`);
+    // Only a stemcell that passed every check is uploaded; how many, its metadata says.
+    checks = { passed: stored.checksPassed, failed: 0 };
+  } else {
+    const built = await buildStemcell({
+      os: request.operatingSystem,
+      infrastructure: target.infrastructure,
+      firmware: request.firmware,
+      version: request.version,
+      osImage: (await osImage()).file,
+      agentBinary: options.agentBinary,
+      outDir: path.dirname(file),
+      work: path.join(dir, 'work', `stemcell-${target.infrastructure}`),
+      packageCacheRoot: options.packageCacheRoot,
+      say: options.say,
+    });
+    stages = stageTimes(built.stages);
+    const report = await checkTarget(built.tarball);
+    checks = { passed: report.passed, failed: report.failed };
+    if (report.failed > 0) {
+      const failures = report.results.filter((r) => !r.ok).map((r) => `${r.id} (${r.detail})`);
+      throw new FailedError(`${target.fileName} failed ${report.failed} of ${report.results.length} checks, so it was not uploaded: ${failures.join('; ')}`);
+    }
+    const sha1 = (await digestFile(built.tarball)).sha1;
+    await upload(s3, bucket, target.key, built.tarball, { buildId: request.buildId, sha1, checksPassed: report.passed }, options.clock);
+    options.say(`uploaded ${uri} (${report.passed} checks passed)`);
+    stored = { sha1, bytes: fs.statSync(built.tarball).size, checksPassed: report.passed };
+  }
+  const result = { infrastructure: target.infrastructure, key: target.key, sha1: stored.sha1, bytes: stored.bytes, reused, checks, stages };
+  if (target.infrastructure !== 'aws') return result;
+  return { ...result, snapshotId: await snapshotFor(clients, request, target, file, options) };
+}
+
+/** The EBS snapshot of an AWS stemcell's root.img: an earlier run's, or uploaded now. */
+async function snapshotFor(clients: FarmBuildClients, request: BuildRequest, target: StemcellTarget, file: string, options: FarmBuildOptions): Promise<string> {
+  const bucket = request.buckets.stemcellBucket;
+  if (!fs.existsSync(file)) await download(clients.s3, bucket, target.key, file, options.clock);
+  const contents = await readStemcellTarball(file);
+  const stemcell = amiStemcellFromManifest(contents.manifest);
+  const earlier = await existingSnapshot(clients.ec2, request.buildId, stemcell.name, options.clock);
+  if (earlier) {
+    options.say(`EBS snapshot ${earlier} of ${target.fileName} was made by an earlier run of this build`);
+    return earlier;
+  }
+  const upload = await uploadRootImage(file, request.region, clients.ebs, clients.ec2, {
+    imageSha1: contents.imageDigests.sha1,
+    tags: stemcellTags(stemcell, request.buildId),
+    description: `${amiName(stemcell, request.buildId)} root disk`,
+    clientToken: idempotencyToken('farm-build', request.region, request.buildId, target.key),
+    clock: options.clock,
+  });
+  options.say(`EBS snapshot ${upload.snapshotId} of ${target.fileName}: ${upload.changedBlocks} blocks of 512 KiB sent, ${upload.volumeSizeGiB} GiB volume`);
+  return upload.snapshotId;
+}
+
+export async function farmBuild(clients: FarmBuildClients, options: FarmBuildOptions): Promise<BuildResult> {
+  const request = await readRequest(clients.s3, options.requestUri, options.clock);
+  if (request.region !== options.region) throw new UsageError(`build ${request.buildId} belongs to the farm in ${request.region}, not ${options.region}; run it there`);
+  const bucket = request.buckets.stemcellBucket;
+  const resultAt = resultKey(request.buildId);
+  const done = await readObjectText(clients.s3, bucket, resultAt, MAX_RESULT_BYTES, options.clock);
+  if (done !== undefined) {
+    options.say(`build ${request.buildId} is done already: s3://${bucket}/${resultAt}`);
+    return parseBuildResult(done);
+  }
+  const startedAt = new Date(options.clock.now()).toISOString();
+  options.say(`build ${request.buildId}: ${request.operatingSystem} ${request.version} for ${request.stemcells.map((s) => s.infrastructure).join(', ')}`);
+
+  return withScratch(
+    'farm-build',
+    async (dir) => {
+      // The OS image is needed only for stemcells still to build; fetched or built once.
+      let osImage: Promise<OsImageOutcome> | undefined;
+      const needOsImage = (): Promise<OsImageOutcome> => (osImage ??= osImageFor(clients, request, dir, options));
+      const stemcells: StemcellResult[] = [];
+      for (const target of request.stemcells) stemcells.push(await stemcellFor(clients, request, target, needOsImage, dir, options));
+      const image = osImage ? await osImage : undefined;
+      const result: BuildResult = {
+        schema: RESULT_SCHEMA,
+        buildId: request.buildId,
+        version: request.version,
+        osImage: { key: request.osImage.key, ...(image ? { sha256: image.sha256 } : {}), built: image?.built ?? false, stages: image?.stages ?? [] },
+        stemcells,
+        startedAt,
+        finishedAt: new Date(options.clock.now()).toISOString(),
+      };
+      const written = await putNewObject(clients.s3, bucket, resultAt, { body: Buffer.from(`${JSON.stringify(result, null, 2)}\n`), contentType: 'application/json' }, options.clock);
+      if (written === 'exists') throw new FailedError(`s3://${bucket}/${resultAt} appeared while this run built: another run of build ${request.buildId} finished first; its result stands`);
+      options.say(`wrote s3://${bucket}/${resultAt}`);
+      return result;
+    },
+    options.scratchRoot,
+  );
+}

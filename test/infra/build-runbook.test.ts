@@ -1,0 +1,175 @@
+/**
+ * The build runbook as synthesized, executed step by step (test/helpers/automation.ts)
+ * against the simulated farm (test/helpers/fake-farm.ts): the document's own
+ * steps, references and branches; the Lambdas' own handlers; EC2, S3 and SSM
+ * fakes. Time is fake: a two-hour copy costs milliseconds.
+ */
+import { RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { SendCommandCommand } from '@aws-sdk/client-ssm';
+import { AutomationExecution, ExecutionResult, Value } from '../helpers/automation';
+import { awsError, COMMERCIAL_REGIONS, FakeEc2 } from '../helpers/fake-ec2';
+import { BUILDER_AMI, FakeFarm } from '../helpers/fake-farm';
+import { FakeS3, s3Error } from '../helpers/fake-s3';
+import { farmApp } from '../helpers/farm';
+
+const EXECUTION = '4105a4fc-f944-11e6-9d32-0123456789ab';
+const { stack } = farmApp();
+
+let farm: FakeFarm;
+let ec2: FakeEc2;
+
+function newFarm(regions: Record<string, string> = COMMERCIAL_REGIONS): void {
+  ec2 = new FakeEc2({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => 0.5 }, regions);
+  farm = new FakeFarm(stack, ec2, (buckets) => new FakeS3({ now: () => Date.now() }, buckets));
+}
+
+beforeEach(() => {
+  jest.useFakeTimers({ now: Date.parse('2026-11-22T05:00:00Z'), doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+  newFarm();
+});
+afterEach(() => {
+  ec2.mock.restore();
+  farm.s3.mock.restore();
+  farm.ssm.restore();
+  farm.cleanUp();
+  jest.useRealTimers();
+});
+
+async function execute(parameters: Record<string, Value> = {}, cancelAt?: string): Promise<ExecutionResult> {
+  return new AutomationExecution(farm.runbook(), parameters, farm.environment(EXECUTION, { cancelAt })).run();
+}
+
+const ran = (r: ExecutionResult): string[] => r.steps.map((s) => s.name);
+const instances = () => [...ec2.instances.values()];
+
+describe('the build runbook, executed', () => {
+  it('builds, terminates the builder, registers, copies and writes the light stemcell, wiring each output into the next step', async () => {
+    const r = await execute({ OperatingSystem: 'ubuntu-jammy', Infrastructures: ['aws', 'openstack'], Version: '1.260', Regions: ['eu-central-1', 'us-east-1'] });
+    expect(r.failure).toBeUndefined();
+    expect(r.status).toBe('Success');
+    expect(ran(r)).toEqual(['Prepare', 'Decode', 'LaunchBuilder', 'WaitForBuilder', 'BuildOnHost', 'TerminateBuilder', 'ReadResult', 'ChoosePublish', 'RegisterAmi', 'Register', 'CopyAmi', 'Copy', 'LightStemcell', 'Published']);
+
+    // One builder, launched as the launch template says, with Prepare's choices, and terminated.
+    expect(instances()).toHaveLength(1);
+    const [builder] = instances();
+    const launch = ec2.mock.commandCalls(RunInstancesCommand)[0].args[0].input;
+    expect(launch).toMatchObject({
+      ImageId: BUILDER_AMI,
+      InstanceType: 'm6i.xlarge',
+      ClientToken: EXECUTION,
+      LaunchTemplate: { LaunchTemplateId: expect.stringMatching(/^lt-/), Version: '1' },
+      BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 40, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true } }],
+    });
+    expect(launch.SubnetId).toMatch(/^subnet-/);
+    for (const spec of launch.TagSpecifications!) expect(spec.Tags).toEqual(expect.arrayContaining([{ Key: 'managed-by', Value: 'stemcell-farm' }, { Key: 'build-id', Value: EXECUTION }, { Key: 'execution-id', Value: EXECUTION }]));
+    expect(builder.state).toBe('terminated');
+
+    // The build command: the request Prepare wrote, logged to CloudWatch.
+    const command = farm.ssm.commandCalls(SendCommandCommand)[0].args[0].input;
+    expect(command).toMatchObject({ DocumentName: farm.buildDocumentName(), InstanceIds: [builder.instanceId], Parameters: { RequestUri: [`s3://${farm.stemcellBucket}/builds/${EXECUTION}/request.json`] } });
+    expect(command.CloudWatchOutputConfig).toEqual({ CloudWatchLogGroupName: expect.any(String), CloudWatchOutputEnabled: true });
+
+    // The snapshot of result.json was registered, that AMI copied, the copies named in the light stemcell.
+    const register = r.steps.find((s) => s.name === 'Register')!;
+    const state = JSON.parse((register.inputs as { InputPayload: { state: string } }).InputPayload.state);
+    const snapshotId = state.snapshotId;
+    expect(snapshotId).toMatch(/^snap-/);
+    const source = ec2.images('eu-west-1').find((i) => i.BlockDeviceMappings?.[0].Ebs?.SnapshotId === snapshotId)!;
+    expect(source.Name).toBe(`bosh-aws-xen-hvm-ubuntu-jammy-go_agent 1.260 build ${EXECUTION}`);
+    expect(source.ImdsSupport).toBe('v2.0');
+    const amis = r.outputs['Published.Amis'] as Record<string, string>;
+    expect(Object.keys(amis).sort()).toEqual(['eu-central-1', 'eu-west-1', 'us-east-1']);
+    expect(amis['eu-west-1']).toBe(source.ImageId);
+    expect(r.outputs['Decode.StemcellKeys']).toEqual(['ubuntu-jammy/1.260/bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz', 'ubuntu-jammy/1.260/bosh-stemcell-1.260-openstack-kvm-ubuntu-jammy-go_agent.tgz']);
+    expect(r.outputs['Published.LightStemcellKey']).toBe('ubuntu-jammy/1.260/light-bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz');
+    expect(farm.s3.get(farm.stemcellBucket, r.outputs['Published.LightStemcellKey'] as string)).toBeDefined();
+    for (const [region, ami] of Object.entries(amis)) expect(ec2.tagsOf(region, ami).published).toBe('true');
+  });
+
+  it('builds without publishing when aws is not among the infrastructures, and ends after ReadResult', async () => {
+    const r = await execute({ OperatingSystem: 'debian-bookworm', Infrastructures: ['vsphere'], Version: '2.1' });
+    expect(r.status).toBe('Success');
+    expect(ran(r)).toEqual(['Prepare', 'Decode', 'LaunchBuilder', 'WaitForBuilder', 'BuildOnHost', 'TerminateBuilder', 'ReadResult', 'ChoosePublish']);
+    expect(r.outputs['Decode.StemcellKeys']).toEqual(['debian-bookworm/2.1/bosh-stemcell-2.1-vsphere-esxi-debian-bookworm-go_agent.tgz']);
+    expect(instances()[0].state).toBe('terminated');
+  });
+
+  it('copies to 30 regions over two hours within the loop limits, each call within its step limit', async () => {
+    const thirty = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`xx-test-${i + 1}`, 'opt-in-not-required']));
+    newFarm({ 'eu-west-1': 'opt-in-not-required', ...thirty });
+    ec2.copyDuration = () => 30 * 60_000;
+    const started = Date.now();
+    const r = await execute({ Infrastructures: ['aws'], Version: '1.261' });
+    expect(r.failure).toBeUndefined();
+    expect(r.status).toBe('Success');
+    const copy = r.steps.find((s) => s.name === 'CopyAmi')!;
+    expect(copy.endedAt! - copy.startedAt).toBeGreaterThanOrEqual(2 * 3600_000);
+    expect(copy.outputs!.CurrentIteration).toBeLessThanOrEqual(100);
+    expect(Object.keys(r.outputs['Published.Amis'] as object)).toHaveLength(31);
+    // One copy-ami call per iteration, each within aws:invokeLambdaFunction's 300 s (the executor fails a step that runs longer).
+    const calls = r.steps.filter((s) => s.name === 'Copy');
+    expect(calls).toHaveLength(copy.outputs!.CurrentIteration as number);
+    for (const call of calls) expect(call.endedAt! - call.startedAt).toBeLessThanOrEqual(300_000);
+    expect(Date.now() - started).toBeGreaterThan(2 * 3600_000);
+  });
+
+  type Fault = [string, () => void];
+  const faults: Fault[] = [
+    ['WaitForBuilder', () => (ec2.bootDuration = 24 * 3600_000)],
+    ['BuildOnHost', () => (farm.builder.fail = true)],
+    ['TerminateBuilder', () => ec2.fail('TerminateInstances', awsError('InternalError', 'An internal error has occurred', 500), 3)],
+    ['ReadResult', () => (farm.builder.noResult = true)],
+    ['RegisterAmi', () => ec2.fail('RegisterImage', awsError('InvalidParameterValue', 'Value of BlockDeviceMapping is invalid'), 20)],
+    ['LightStemcell', () => farm.s3.faults.set(`PutObject ${farm.stemcellBucket}/ubuntu-jammy/1.300/light-bosh-stemcell-1.300-aws-xen-hvm-ubuntu-jammy-go_agent.tgz`, s3Error('AccessDenied', 403, 'Access Denied'))],
+  ];
+
+  it.each(faults)('a failure at %s fails the execution, terminates the builder and runs nothing later', async (step, inject) => {
+    inject();
+    const r = await execute({ Infrastructures: ['aws'], Version: '1.300' });
+    expect(r.status).toMatch(/Failed|TimedOut/);
+    expect(r.failure).toMatch(new RegExp(`^${step}`));
+    const order = ran(r);
+    const failedAt = order.indexOf(step);
+    const later = order.slice(failedAt + 1).filter((s) => s !== 'TerminateAfterFailure' && s !== 'Register');
+    expect(later).toEqual([]);
+    expect(instances()).toHaveLength(1);
+    expect(instances()[0].state).toBe('terminated');
+    if (['WaitForBuilder', 'BuildOnHost', 'TerminateBuilder'].includes(step)) {
+      expect(order[order.length - 1]).toBe('TerminateAfterFailure');
+      expect(ec2.mock.commandCalls(TerminateInstancesCommand).at(-1)!.args[0].input.InstanceIds).toEqual([instances()[0].instanceId]);
+    }
+  });
+
+  it.each(['WaitForBuilder', 'BuildOnHost', 'TerminateBuilder', 'ReadResult', 'RegisterAmi', 'CopyAmi', 'LightStemcell'])('a cancel during %s ends cancelled with the builder terminated and nothing later run', async (step) => {
+    const r = await execute({ Infrastructures: ['aws'], Version: '1.301' }, step);
+    expect(r.status).toBe('Cancelled');
+    const order = ran(r);
+    expect(order.slice(order.indexOf(step) + 1).filter((s) => s !== 'TerminateAfterFailure')).toEqual([]);
+    expect(instances()[0].state).toBe('terminated');
+  });
+
+  it.each([
+    [{ Visibility: 'shared' }, /^Prepare: .*ShareWith: Visibility shared needs/],
+    [{ OsImage: 'latest' }, /^Prepare: .*OsImage: the OS image bucket holds no ubuntu-jammy OS image yet/],
+    [{ CustomizeScript: 's3://elsewhere/customize/x.sh' }, /^Prepare: .*CustomizeScript: upload the script to the farm's OS image bucket/],
+    [{ Snapshot: '20991231T000000Z' }, /^Prepare: .*Snapshot: snapshot 20991231T000000Z is in the future/],
+  ])('refuses %j in Prepare, before anything is launched', async (parameters, message) => {
+    const r = await execute({ Infrastructures: ['aws'], ...parameters });
+    expect(r.status).toBe('Failed');
+    expect(r.failure).toMatch(message);
+    expect(ran(r)).toEqual(['Prepare']);
+    expect(ec2.mock.commandCalls(RunInstancesCommand)).toHaveLength(0);
+  });
+
+  it('refuses a version already built, naming the stemcell in S3', async () => {
+    farm.s3.put(farm.stemcellBucket, 'ubuntu-jammy/1.260/bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz', 'x');
+    const r = await execute({ Infrastructures: ['aws'], Version: '1.260' });
+    expect(r.failure).toMatch(/^Prepare: .*Version: 1\.260 of ubuntu-jammy is already built/);
+    expect(ec2.mock.commandCalls(RunInstancesCommand)).toHaveLength(0);
+  });
+
+  it('refuses a form the console would refuse, before the execution starts', () => {
+    expect(() => new AutomationExecution(farm.runbook(), { Infrastructures: ['gcp'] }, farm.environment(EXECUTION))).toThrow(/Infrastructures: "gcp" is not an allowed value/);
+    expect(() => new AutomationExecution(farm.runbook(), { Regions: ['mars-1'] }, farm.environment(EXECUTION))).toThrow(/Regions/);
+  });
+});

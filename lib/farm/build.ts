@@ -22,6 +22,7 @@ import { StageResult } from '../builder/stage-runner';
 import { checkTarget } from '../check/run-checks';
 import { digestFile } from '../digests';
 import { FailedError, UsageError } from '../errors';
+import { makeDirectories } from '../output';
 import { partialOutput, withScratch } from '../scratch';
 import { AMI_TAG, amiName, amiStemcellFromManifest, idempotencyToken, MANAGED_BY, stemcellTags } from '../stemcell/ami';
 import { osImageTarballName } from '../stemcell/os-image';
@@ -240,6 +241,7 @@ export async function farmBuild(clients: FarmBuildClients, options: FarmBuildOpt
   return withScratch(
     'farm-build',
     async (dir) => {
+      makeDirectories(path.join(dir, 'out'));
       // The OS image is needed only for stemcells still to build; fetched or built once.
       let osImage: Promise<OsImageOutcome> | undefined;
       const needOsImage = (): Promise<OsImageOutcome> => (osImage ??= osImageFor(clients, request, dir, options));

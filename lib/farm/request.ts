@@ -101,7 +101,7 @@ export function parseBuildRequest(text: string): BuildRequest {
   const firmware = optionalString(e, 'firmware', /^(bios|efi)$/, 'bios or efi') as Firmware | undefined;
   const osImage = eventObject(e.osImage, "build request 'osImage'");
   if (typeof osImage.build !== 'boolean') throw new InvalidInputError("'osImage.build' must be true or false");
-  const imageKey = requiredString(osImage, 'key', (k) => safeKey(k) && isOsImageKeyOf(k, os) || (!osImage.build && safeKey(k) && k.startsWith(`${os}/`) && k.endsWith('.tgz')), `${os}/<build id>/${osImageTarballName(os)}`);
+  const imageKey = requiredString({ 'osImage.key': osImage.key }, 'osImage.key', (k) => safeKey(k) && isOsImageKeyOf(k, os) || (!osImage.build && safeKey(k) && k.startsWith(`${os}/`) && k.endsWith('.tgz')), `${os}/<build id>/${osImageTarballName(os)}`);
   if (osImage.build && imageKey !== osImageKey(os, buildId)) throw new InvalidInputError(`'osImage.key' of a built OS image must be ${osImageKey(os, buildId)}`);
   if (!Array.isArray(e.stemcells)) throw new InvalidInputError("'stemcells' must be a list");
   const stemcells = (e.stemcells as unknown[]).map((s, i) => eventObject(s, `build request 'stemcells[${i}]'`));
@@ -120,8 +120,8 @@ export function parseBuildRequest(text: string): BuildRequest {
     createdAt: requiredString(e, 'createdAt', (v) => !Number.isNaN(Date.parse(v))),
     region: requiredString(e, 'region', isRegionName, 'us-east-1'),
     buckets: {
-      osImageBucket: requiredString(buckets, 'osImageBucket', BUCKET),
-      stemcellBucket: requiredString(buckets, 'stemcellBucket', BUCKET),
+      osImageBucket: requiredString({ 'buckets.osImageBucket': buckets.osImageBucket }, 'buckets.osImageBucket', BUCKET),
+      stemcellBucket: requiredString({ 'buckets.stemcellBucket': buckets.stemcellBucket }, 'buckets.stemcellBucket', BUCKET),
     },
     operatingSystem: os,
     version,

@@ -51,6 +51,8 @@ export function afterCopy(state: FarmState, result: CopyAmiResult): FarmState {
 }
 
 export function lightInput(state: FarmState): LightStemcellInput {
+  // The copy loop ends after its last iteration even with copies pending; a light stemcell then would lack regions.
+  if (state.copied !== true) throw new FailedError(`the AMI copies of build ${state.buildId} were still pending when the copy loop ran out of iterations; run the copy-ami function again with the same AMI, then light-stemcell`);
   return { heavyKey: need(state, 'aws', 'Prepare').key, amis: need(state, 'amis', 'CopyAmi'), failed: state.failed ?? {}, allowPartial: false, requiredRegions: [] };
 }
 

@@ -1,7 +1,6 @@
 import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
+import { FakeEbs } from '../helpers/fake-ebs';
 import { CopyImageCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { mockClient } from 'aws-sdk-client-mock';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { callerClients } from '../../lib/publish/aws-clients';
@@ -21,7 +20,7 @@ let heavy: string;
 let rootImg: Buffer;
 let clock: FakeClock;
 let ec2: FakeEc2;
-const ebsMock = mockClient(EBSClient);
+let ebs: FakeEbs;
 /** Blocks the fake EBS received: snapshot -> index -> bytes. */
 let received: Map<string, Map<number, Buffer>>;
 const session = { accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: 'secret', sessionToken: 'FwoGZXIvYXdzEXAMPLEsessiontoken' };
@@ -40,32 +39,13 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 beforeEach(() => {
   clock = new FakeClock();
   ec2 = new FakeEc2(clock);
-  received = new Map();
-  ebsMock.reset();
-  ebsMock.on(StartSnapshotCommand).callsFake(async (input, getClient) => {
-    const region = await (getClient() as EBSClient).config.region();
-    const id = ec2.addSnapshot(region, 'pending');
-    ec2.region(region).snapshots.get(id)!.Tags = input.Tags;
-    received.set(id, new Map());
-    return { SnapshotId: id, Status: 'pending', VolumeSize: input.VolumeSize, BlockSize: BLOCK_SIZE, Tags: input.Tags };
-  });
-  ebsMock.on(PutSnapshotBlockCommand).callsFake((input) => {
-    const data = input.BlockData as Buffer;
-    if (createHash('sha256').update(data).digest('base64') !== input.Checksum) throw new Error('checksum mismatch');
-    received.get(input.SnapshotId)!.set(input.BlockIndex, Buffer.from(data));
-    return { Checksum: input.Checksum, ChecksumAlgorithm: 'SHA256' };
-  });
-  ebsMock.on(CompleteSnapshotCommand).callsFake((input) => {
-    for (const data of ec2.regions.values()) {
-      const snapshot = data.snapshots.get(input.SnapshotId);
-      if (snapshot) snapshot.State = 'completed';
-    }
-    return { Status: 'completed' };
-  });
+  ebs = new FakeEbs(ec2);
+  received = ebs.received;
   clients = callerClients(async () => session);
 });
 afterEach(() => {
   ec2.mock.restore();
+  ebs.mock.restore();
   for (const f of fs.readdirSync(dir)) if (f.startsWith('light-')) fs.rmSync(path.join(dir, f));
 });
 
@@ -77,14 +57,14 @@ describe('stemcell publish-light', () => {
     const lines: string[] = [];
     const result = await publish({}, lines);
 
-    const start = ebsMock.commandCalls(StartSnapshotCommand)[0].args[0].input;
+    const start = ebs.mock.commandCalls(StartSnapshotCommand)[0].args[0].input;
     expect(start).toMatchObject({ VolumeSize: 1, ClientToken: expect.stringMatching(/^[0-9a-f]{64}$/), Description: expect.stringMatching(/^bosh-aws-xen-hvm-debian-bookworm-go_agent 1.5 build sha1-[0-9a-f]{16} root disk$/) });
     expect(start.Tags).toEqual(expect.arrayContaining([{ Key: 'managed-by', Value: 'stemcell-farm' }, { Key: 'published', Value: 'false' }]));
     const blocks = received.get(result.snapshotId)!;
     expect([...blocks.keys()].sort()).toEqual([0, 4]);
     expect(blocks.get(0)!.equals(rootImg.subarray(0, BLOCK_SIZE))).toBe(true);
     expect(blocks.get(4)!.equals(rootImg.subarray(4 * BLOCK_SIZE, 5 * BLOCK_SIZE))).toBe(true);
-    expect(ebsMock.commandCalls(CompleteSnapshotCommand)[0].args[0].input).toEqual({ SnapshotId: result.snapshotId, ChangedBlocksCount: 2 });
+    expect(ebs.mock.commandCalls(CompleteSnapshotCommand)[0].args[0].input).toEqual({ SnapshotId: result.snapshotId, ChangedBlocksCount: 2 });
 
     expect(Object.keys(result.amis).sort()).toEqual([...REGIONS].sort());
     expect(result.lightPath).toBe(path.join(dir, 'light-bosh-stemcell-1.5-aws-xen-hvm-debian-bookworm-go_agent.tgz'));
@@ -104,7 +84,7 @@ describe('stemcell publish-light', () => {
     expect([...blocks.keys()].sort()).toEqual([0, 4]);
     expect(blocks.get(0)!.equals(rootImg.subarray(0, BLOCK_SIZE))).toBe(true);
     expect(blocks.get(4)!.equals(rootImg.subarray(4 * BLOCK_SIZE, 5 * BLOCK_SIZE))).toBe(true);
-    expect(ebsMock.commandCalls(StartSnapshotCommand)[0].args[0].input.VolumeSize).toBe(1);
+    expect(ebs.mock.commandCalls(StartSnapshotCommand)[0].args[0].input.VolumeSize).toBe(1);
     fs.rmSync(sparseDir, { recursive: true });
   });
 
@@ -112,7 +92,7 @@ describe('stemcell publish-light', () => {
     const evilDir = fs.mkdtempSync(path.join(dir, 'evil-'));
     const evil = await makeHeavyStemcell(evilDir, { os: 'debian-bookworm', image: tgz(archive(entry({ name: 'root.img', type: '2', linkname: '/dev/vda' }))) });
     await expect(publish({ heavyPath: evil })).rejects.toThrow(/image: refusing entry "root.img": a symlink/);
-    expect(ebsMock.calls()).toHaveLength(0);
+    expect(ebs.mock.calls()).toHaveLength(0);
     expect(ec2.mock.calls()).toHaveLength(0);
     fs.rmSync(evilDir, { recursive: true });
   });
@@ -130,7 +110,7 @@ describe('stemcell publish-light', () => {
       fs.renameSync(`${checked}.new`, checked);
     };
     await expect(publishLight(clients, options({ heavyPath: checked }), { clock, pollMs: 15_000 }, swap)).rejects.toThrow(/changed while it was being published.*snapshot snap-[0-9a-f]+ in eu-west-1 was deleted/);
-    expect(ebsMock.commandCalls(CompleteSnapshotCommand)).toHaveLength(0);
+    expect(ebs.mock.commandCalls(CompleteSnapshotCommand)).toHaveLength(0);
     expect(ec2.calls('DeleteSnapshot')).toHaveLength(1);
     expect(ec2.calls('RegisterImage')).toHaveLength(0);
     fs.rmSync(swapDir, { recursive: true });
@@ -144,7 +124,7 @@ describe('stemcell publish-light', () => {
       const client = call.thisValue as EC2Client;
       expect(await client.config.credentials()).toMatchObject({ sessionToken: session.sessionToken });
     }
-    const ebsClient = ebsMock.commandCalls(StartSnapshotCommand)[0].thisValue as EBSClient;
+    const ebsClient = ebs.mock.commandCalls(StartSnapshotCommand)[0].thisValue as EBSClient;
     expect(await ebsClient.config.credentials()).toMatchObject({ sessionToken: session.sessionToken });
   });
 
@@ -162,7 +142,7 @@ describe('stemcell publish-light', () => {
     const again = await publish({}, lines);
     expect(lines[0]).toMatch(/^snapshot snap-[0-9a-f]+ from an earlier run/);
     expect(lines[1]).toMatch(/^AMI ami-[0-9a-f]+ in eu-west-1: available/);
-    expect(ebsMock.commandCalls(StartSnapshotCommand)).toHaveLength(1);
+    expect(ebs.mock.commandCalls(StartSnapshotCommand)).toHaveLength(1);
     expect(ec2.calls('RegisterImage')).toHaveLength(1);
     expect(ec2.mock.commandCalls(CopyImageCommand)).toHaveLength(2);
     expect(Object.keys(again.amis)).toHaveLength(3);
@@ -178,7 +158,7 @@ describe('stemcell publish-light', () => {
   });
 
   it('deletes the snapshot when the upload fails part-way', async () => {
-    ebsMock.on(PutSnapshotBlockCommand).callsFake(() => {
+    ebs.mock.on(PutSnapshotBlockCommand).callsFake(() => {
       throw Object.assign(new Error('Access denied to the snapshot'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } });
     });
     await expect(publish()).rejects.toThrow(/Access denied to the snapshot \(the unfinished snapshot snap-[0-9a-f]+ in eu-west-1 was deleted\)/);
@@ -196,6 +176,6 @@ describe('stemcell publish-light', () => {
     fs.writeFileSync(path.join(dir, 'light-bosh-stemcell-1.5-aws-xen-hvm-debian-bookworm-go_agent.tgz'), 'x');
     await expect(publish()).rejects.toThrow(/already exists/);
     expect(ec2.log).toEqual([]);
-    expect(ebsMock.calls()).toHaveLength(0);
+    expect(ebs.mock.calls()).toHaveLength(0);
   });
 });

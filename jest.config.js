@@ -1,4 +1,4 @@
-// The AWS SDK warns on Node.js 20 about releases we do not use (see bin/stemcell.js).
+// The AWS SDK warns on Node.js 20 about releases we do not use (see lib/cli/entry.ts).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 /** @type {import('jest').Config} */

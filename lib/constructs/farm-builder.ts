@@ -124,7 +124,9 @@ export class FarmBuilder extends Construct {
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.code.bucket.arnForObjects(this.code.s3ObjectKey)] }));
     // HEAD of a missing key answers 404 only with ListBucket (403 otherwise), and the builder looks before it builds.
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.stemcellBucket.bucketArn, props.osImageBucket.bucketArn] }));
+    // Run Command's CloudWatch output: the agent writes the command's streams into the build log group.
     this.logGroup.grantWrite(role);
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['logs:DescribeLogStreams'], resources: [this.logGroup.logGroupArn] }));
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['logs:DescribeLogGroups'], resources: ['*'] }));
     // Reads: OS images and customization scripts; its request; stemcells, to reuse what an earlier run of the build made.
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [props.osImageBucket.arnForObjects('*')] }));

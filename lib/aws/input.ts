@@ -78,3 +78,21 @@ function checkRegion(value: string, key: string): string {
   if (!isRegionName(value)) throw new InvalidInputError(`'${key}' is '${value}', which is not an AWS region name like us-east-1`);
   return value;
 }
+
+/**
+ * A JSON document another part of the farm wrote (request.json, result.json,
+ * a runbook step's state), read as hostile input: at most `maxBytes`, JSON, an
+ * object, and of `schema` when one is given.
+ */
+export function jsonDocument(text: string, what: string, maxBytes: number, schema?: string): EventObject {
+  if (Buffer.byteLength(text) > maxBytes) throw new InvalidInputError(`${what} is over ${maxBytes} bytes; it is not one the farm wrote`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InvalidInputError(`${what} is not JSON`);
+  }
+  const e = eventObject(json, what);
+  if (schema !== undefined && e.schema !== schema) throw new InvalidInputError(`${what}'s schema is ${JSON.stringify(e.schema)?.slice(0, 80)}, not ${schema}; deploy the same farm version as the runbook`);
+  return e;
+}

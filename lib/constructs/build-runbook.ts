@@ -195,7 +195,17 @@ export class BuildRunbook extends Construct {
     const afterLaunch = { onFailure: 'step:TerminateAfterFailure', onCancel: 'step:TerminateAfterFailure' };
     const buildSeconds = builder.maxBuildTime.toSeconds();
     const invoke = (fn: lambda.IFunction, state: string): Record<string, unknown> => ({ FunctionName: fn.functionName, InputPayload: { state } });
-    const decode = (state: string): Record<string, unknown> => ({ Runtime: 'python3.11', Handler: 'decode', Script: DECODE_SCRIPT, InputPayload: { state } });
+    /** A step that decodes a farm Lambda's state into typed outputs (field and Automation type by output name). */
+    const decodeStep = (name: string, description: string, state: string, outputs: Record<string, [string, string]>, then: { nextStep: string } | { isEnd: true }): Record<string, unknown> => ({
+      name,
+      description,
+      action: 'aws:executeScript',
+      timeoutSeconds: 60,
+      onFailure: 'Abort',
+      inputs: { Runtime: 'python3.11', Handler: 'decode', Script: DECODE_SCRIPT, InputPayload: { state } },
+      outputs: Object.entries(outputs).map(([Name, [field, Type]]) => ({ Name, Selector: `$.Payload.${field}`, Type })),
+      ...then,
+    });
     const tags = [
       { Key: AMI_TAG.managedBy, Value: MANAGED_BY },
       { Key: AMI_TAG.buildId, Value: '{{ Decode.BuildId }}' },
@@ -243,25 +253,16 @@ export class BuildRunbook extends Construct {
           inputs: { FunctionName: this.prepare.functionName, InputPayload: { executionId: '{{ automation:EXECUTION_ID }}', ...form } },
           nextStep: 'Decode',
         },
-        {
-          name: 'Decode',
-          description: "Reads Prepare's decisions for the launch.",
-          action: 'aws:executeScript',
-          timeoutSeconds: 60,
-          onFailure: 'Abort',
-          inputs: decode('{{ Prepare.Payload }}'),
-          outputs: [
-            { Name: 'BuildId', Selector: '$.Payload.buildId', Type: 'String' },
-            { Name: 'Version', Selector: '$.Payload.version', Type: 'String' },
-            { Name: 'RequestUri', Selector: '$.Payload.requestUri', Type: 'String' },
-            { Name: 'BuilderAmi', Selector: '$.Payload.builderAmi', Type: 'String' },
-            { Name: 'InstanceType', Selector: '$.Payload.instanceType', Type: 'String' },
-            { Name: 'SubnetId', Selector: '$.Payload.subnetId', Type: 'String' },
-            { Name: 'VolumeSizeGiB', Selector: '$.Payload.volumeSizeGiB', Type: 'Integer' },
-            { Name: 'StemcellKeys', Selector: '$.Payload.stemcellKeys', Type: 'StringList' },
-          ],
-          nextStep: 'LaunchBuilder',
-        },
+        decodeStep('Decode', "Reads Prepare's decisions for the launch.", '{{ Prepare.Payload }}', {
+          BuildId: ['buildId', 'String'],
+          Version: ['version', 'String'],
+          RequestUri: ['requestUri', 'String'],
+          BuilderAmi: ['builderAmi', 'String'],
+          InstanceType: ['instanceType', 'String'],
+          SubnetId: ['subnetId', 'String'],
+          VolumeSizeGiB: ['volumeSizeGiB', 'Integer'],
+          StemcellKeys: ['stemcellKeys', 'StringList'],
+        }, { nextStep: 'LaunchBuilder' }),
         {
           name: 'LaunchBuilder',
           description: 'Launches the builder from the farm launch template (IMDSv2, encrypted gp3, shutdown terminates, watchdog). The client token makes a retry find the same instance.',
@@ -396,19 +397,7 @@ export class BuildRunbook extends Construct {
           inputs: invoke(props.amiPublishing.lightStemcell, '{{ Copy.Payload }}'),
           nextStep: 'Published',
         },
-        {
-          name: 'Published',
-          description: 'The AMI map and the light stemcell key, as outputs.',
-          action: 'aws:executeScript',
-          timeoutSeconds: 60,
-          onFailure: 'Abort',
-          inputs: decode('{{ LightStemcell.Payload }}'),
-          outputs: [
-            { Name: 'Amis', Selector: '$.Payload.amis', Type: 'StringMap' },
-            { Name: 'LightStemcellKey', Selector: '$.Payload.lightKey', Type: 'String' },
-          ],
-          isEnd: true,
-        },
+        decodeStep('Published', 'The AMI map and the light stemcell key, as outputs.', '{{ LightStemcell.Payload }}', { Amis: ['amis', 'StringMap'], LightStemcellKey: ['lightKey', 'String'] }, { isEnd: true }),
         {
           name: 'TerminateAfterFailure',
           description: 'Terminates the builder after a failed or cancelled step; the execution still ends as failed or cancelled.',

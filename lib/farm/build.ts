@@ -8,12 +8,11 @@
  * request again reuses what an earlier run already stored.
  */
 import { EBSClient } from '@aws-sdk/client-ebs';
-import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidInputError } from '../aws/input';
-import { withRetries } from '../aws/retry';
 import { Clock } from '../aws/runtime';
 import { downloadObject, headObject, parseS3Uri, putNewObject, readObjectText } from '../aws/s3';
 import { buildOsImage, recordFileFor } from '../builder/os-image';
@@ -24,10 +23,10 @@ import { digestFile } from '../digests';
 import { FailedError, UsageError } from '../errors';
 import { makeDirectories } from '../output';
 import { partialOutput, withScratch } from '../scratch';
-import { AMI_TAG, amiName, amiStemcellFromManifest, idempotencyToken, MANAGED_BY, stemcellTags } from '../stemcell/ami';
+import { amiName, amiStemcellFromManifest, idempotencyToken, stemcellTags } from '../stemcell/ami';
 import { osImageTarballName } from '../stemcell/os-image';
 import { readStemcellTarball } from '../stemcell/tarball';
-import { uploadRootImage } from '../publish/snapshot-upload';
+import { findBuildSnapshot, uploadRootImage } from '../publish/snapshot-upload';
 import { BuildRequest, MAX_REQUEST_BYTES, osImageRecordKey, parseBuildRequest, requestKey, resultKey, StemcellTarget } from './request';
 import { BuildResult, MAX_RESULT_BYTES, parseBuildResult, RESULT_SCHEMA, StageTime, StemcellResult } from './result';
 
@@ -67,26 +66,6 @@ export async function readRequest(s3: S3Client, requestUri: string, clock: Clock
     throw new InvalidInputError(`${requestUri} holds the request of build ${request.buildId}, which belongs at s3://${request.buckets.stemcellBucket}/${requestKey(request.buildId)}`);
   }
   return request;
-}
-
-/** The farm-tagged snapshot an earlier run of this build made of this stemcell, if any. */
-async function existingSnapshot(ec2: EC2Client, buildId: string, stemcellName: string, clock: Clock): Promise<string | undefined> {
-  const out = await withRetries(
-    () =>
-      ec2.send(
-        new DescribeSnapshotsCommand({
-          OwnerIds: ['self'],
-          Filters: [
-            { Name: `tag:${AMI_TAG.managedBy}`, Values: [MANAGED_BY] },
-            { Name: `tag:${AMI_TAG.buildId}`, Values: [buildId] },
-            { Name: `tag:${AMI_TAG.stemcellName}`, Values: [stemcellName] },
-            { Name: 'status', Values: ['completed'] },
-          ],
-        }),
-      ),
-    clock,
-  );
-  return out.Snapshots?.[0]?.SnapshotId;
 }
 
 /** Download an object to `file` through a partial output: a failed download leaves nothing. */
@@ -209,7 +188,7 @@ async function snapshotFor(clients: FarmBuildClients, request: BuildRequest, tar
   if (!fs.existsSync(file)) await download(clients.s3, bucket, target.key, file, options.clock);
   const contents = await readStemcellTarball(file);
   const stemcell = amiStemcellFromManifest(contents.manifest);
-  const earlier = await existingSnapshot(clients.ec2, request.buildId, stemcell.name, options.clock);
+  const earlier = await findBuildSnapshot(clients.ec2, request.buildId, options.clock, stemcell.name);
   if (earlier) {
     options.say(`EBS snapshot ${earlier} of ${target.fileName} was made by an earlier run of this build`);
     return earlier;

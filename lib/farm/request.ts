@@ -6,7 +6,7 @@
  * field by field, as any event is.
  */
 import { isRegionName } from '../aws/identifiers';
-import { eventObject, InvalidInputError, optionalString, requiredString } from '../aws/input';
+import { eventObject, InvalidInputError, jsonDocument, optionalString, requiredString } from '../aws/input';
 import { PACKAGE_NAME, SNAPSHOT } from '../builder/os-image-settings';
 import { validateBuildId } from '../stemcell/ami';
 import { defineStemcell, Firmware, InfrastructureName, infrastructureNames, OperatingSystemName, operatingSystemNames } from '../stemcell/matrix';
@@ -79,15 +79,7 @@ function stringList(e: Record<string, unknown>, key: string, check: (item: strin
 
 /** Read a request document; anything that does not fit is refused, naming the field. */
 export function parseBuildRequest(text: string): BuildRequest {
-  if (Buffer.byteLength(text) > MAX_REQUEST_BYTES) throw new InvalidInputError(`the build request is over ${MAX_REQUEST_BYTES} bytes; it is not one Prepare wrote`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new InvalidInputError('the build request is not JSON');
-  }
-  const e = eventObject(json, 'build request');
-  if (e.schema !== REQUEST_SCHEMA) throw new InvalidInputError(`the build request's schema is ${JSON.stringify(e.schema)?.slice(0, 80)}, not ${REQUEST_SCHEMA}; deploy the same farm version as the runbook`);
+  const e = jsonDocument(text, 'the build request', MAX_REQUEST_BYTES, REQUEST_SCHEMA);
   const buckets = eventObject(e.buckets, "build request 'buckets'");
   const os = requiredString(e, 'operatingSystem', (v) => (operatingSystemNames() as string[]).includes(v), operatingSystemNames().join(', ')) as OperatingSystemName;
   const version = requiredString(e, 'version');

@@ -4,7 +4,7 @@
  * CLI). Read back as hostile input, like the request.
  */
 import { isSnapshotId } from '../aws/identifiers';
-import { eventObject, InvalidInputError, optionalString, requiredString } from '../aws/input';
+import { eventObject, InvalidInputError, jsonDocument, optionalString, requiredString } from '../aws/input';
 import { validateBuildId } from '../stemcell/ami';
 import { infrastructureNames } from '../stemcell/matrix';
 
@@ -65,15 +65,7 @@ function stages(value: unknown, what: string): StageTime[] {
 }
 
 export function parseBuildResult(text: string): BuildResult {
-  if (Buffer.byteLength(text) > MAX_RESULT_BYTES) throw new InvalidInputError(`the build result is over ${MAX_RESULT_BYTES} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new InvalidInputError('the build result is not JSON');
-  }
-  const e = eventObject(json, 'build result');
-  if (e.schema !== RESULT_SCHEMA) throw new InvalidInputError(`the build result's schema is ${JSON.stringify(e.schema)?.slice(0, 80)}, not ${RESULT_SCHEMA}`);
+  const e = jsonDocument(text, 'the build result', MAX_RESULT_BYTES, RESULT_SCHEMA);
   const osImage = eventObject(e.osImage, "build result 'osImage'");
   if (typeof osImage.built !== 'boolean') throw new InvalidInputError("'osImage.built' must be true or false");
   if (!Array.isArray(e.stemcells) || e.stemcells.length === 0) throw new InvalidInputError("'stemcells' must list at least one stemcell");

@@ -7,7 +7,7 @@
  * `"registered":false` and `"copied":false`. JSON.stringify writes them
  * exactly so, and the same text inside a string value would be escaped.
  */
-import { eventObject, InvalidInputError } from '../aws/input';
+import { eventObject, InvalidInputError, jsonDocument } from '../aws/input';
 import { AmiStemcell } from '../stemcell/ami';
 import { AmiMap } from '../stemcell/aws';
 
@@ -46,6 +46,9 @@ export interface FarmState {
   readonly lightKey?: string;
 }
 
+/** Automation hands a Lambda at most this much payload. */
+const MAX_STATE_BYTES = 200 * 1024;
+
 /** The runbook's markers, tested with `Contains` on a step's Payload. */
 export const MARKERS = {
   publish: '"publish":true',
@@ -57,13 +60,7 @@ export const MARKERS = {
 export function parseFarmEvent(event: unknown, what: string): FarmState {
   const e = eventObject(event, what);
   if (typeof e.state !== 'string') throw new InvalidInputError(`${what}: 'state' must be the previous step's Payload (a JSON string)`);
-  let state: unknown;
-  try {
-    state = JSON.parse(e.state);
-  } catch {
-    throw new InvalidInputError(`${what}: 'state' is not JSON`);
-  }
-  const s = eventObject(state, `${what} 'state'`);
+  const s = jsonDocument(e.state, `${what} 'state'`, MAX_STATE_BYTES);
   for (const key of ['buildId', 'region', 'version', 'stemcellBucket', 'resultKey']) {
     if (typeof s[key] !== 'string' || s[key] === '') throw new InvalidInputError(`${what}: 'state.${key}' is missing; pass the Payload of the step before`);
   }

@@ -7,20 +7,18 @@
  * with the same heavy stemcell (and build id) carries on where it stopped.
  */
 import { EBSClient } from '@aws-sdk/client-ebs';
-import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import * as path from 'node:path';
 import { copyAmi, CopyAmiResult, parseCopyAmiEvent } from './copy-ami';
 import { markPublished } from './light-stemcell';
-import { AMI_TAG, amiName, amiStemcellFromManifest, idempotencyToken, MANAGED_BY, stemcellTags, validateBuildId } from '../stemcell/ami';
+import { amiName, amiStemcellFromManifest, idempotencyToken, stemcellTags, validateBuildId } from '../stemcell/ami';
 import { Ec2ForRegion } from '../aws/clients';
 import { InvalidInputError } from '../aws/input';
 import { registerAmi, RegisterAmiResult } from './register-ami';
-import { withRetries } from '../aws/retry';
 import { Clock, RunOptions } from '../aws/runtime';
 import { FailedError, UsageError } from '../errors';
 import { checkPublishable, lightStemcellFrom } from '../stemcell/light';
 import { readStemcellTarball, refuseExisting, StemcellTarballContents, writeTarball } from '../stemcell/tarball';
-import { uploadRootImage } from './snapshot-upload';
+import { findBuildSnapshot, uploadRootImage } from './snapshot-upload';
 
 export interface PublishLightOptions {
   readonly heavyPath: string;
@@ -72,24 +70,6 @@ export function defaultBuildId(contents: StemcellTarballContents): string {
   return `sha1-${contents.imageDigests.sha1.slice(0, 16)}`;
 }
 
-async function existingSnapshot(ec2: EC2Client, buildId: string, timing: PublishTiming): Promise<string | undefined> {
-  const out = await withRetries(
-    () =>
-      ec2.send(
-        new DescribeSnapshotsCommand({
-          OwnerIds: ['self'],
-          Filters: [
-            { Name: `tag:${AMI_TAG.managedBy}`, Values: [MANAGED_BY] },
-            { Name: `tag:${AMI_TAG.buildId}`, Values: [buildId] },
-            { Name: 'status', Values: ['completed'] },
-          ],
-        }),
-      ),
-    timing.clock,
-  );
-  return out.Snapshots?.[0]?.SnapshotId;
-}
-
 export async function publishLight(aws: AwsClients, options: PublishLightOptions, timing: PublishTiming, say: (line: string) => void): Promise<PublishLightResult> {
   const round = (): RunOptions => ({ clock: timing.clock, deadline: timing.clock.now() + (timing.roundMs ?? 14 * 60_000), pollMs: timing.pollMs ?? 15_000 });
 
@@ -112,7 +92,7 @@ export async function publishLight(aws: AwsClients, options: PublishLightOptions
   const ec2 = aws.ec2(options.region);
 
   // 1. The snapshot: an earlier run's, or root.img uploaded now.
-  let snapshotId = await existingSnapshot(ec2, buildId, timing);
+  let snapshotId = await findBuildSnapshot(ec2, buildId, timing.clock);
   if (snapshotId) {
     say(`snapshot ${snapshotId} from an earlier run (build ${buildId})`);
   } else {

@@ -7,11 +7,11 @@
  * unfinished by a failure is deleted.
  */
 import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
-import { DeleteSnapshotCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DeleteSnapshotCommand, DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { withRetries } from '../aws/retry';
 import { Clock } from '../aws/runtime';
 import { digestOf } from '../digests';
-import { Tag } from '../stemcell/ami';
+import { AMI_TAG, MANAGED_BY, Tag } from '../stemcell/ami';
 import { InvalidStemcellError } from '../errors';
 import { withStemcellDisk } from '../stemcell/tarball';
 import { fileRegions, TarEntry } from '../tarball/reader';
@@ -126,4 +126,20 @@ export async function uploadRootImage(heavyPath: string, region: string, ebs: EB
     }
     throw e;
   }
+}
+
+/**
+ * The completed, farm-tagged snapshot an earlier run of this build made (of
+ * this stemcell, when a build makes several), if any: a re-run uses it
+ * instead of uploading again.
+ */
+export async function findBuildSnapshot(ec2: EC2Client, buildId: string, clock: Clock, stemcellName?: string): Promise<string | undefined> {
+  const filters = [
+    { Name: `tag:${AMI_TAG.managedBy}`, Values: [MANAGED_BY] },
+    { Name: `tag:${AMI_TAG.buildId}`, Values: [buildId] },
+    ...(stemcellName ? [{ Name: `tag:${AMI_TAG.stemcellName}`, Values: [stemcellName] }] : []),
+    { Name: 'status', Values: ['completed'] },
+  ];
+  const out = await withRetries(() => ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filters })), clock);
+  return out.Snapshots?.[0]?.SnapshotId;
 }

@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import { AmiPublishing } from '../../lib/constructs/ami-publishing';
 import { defineStemcell, heavyManifest, heavyTarballName, renderManifest, writeTarball, writeTarballToStream } from '../../lib/stemcell';
 import { AMI_TAG, MANAGED_BY } from '../../lib/stemcell/ami';
+import { teardownFunction } from './teardown';
 
 const BUILD_ID = 'integ-ami-publishing';
 const COPY_REGION = 'eu-central-1';
@@ -80,33 +81,7 @@ async function main(): Promise<void> {
   });
 
   // Test harness only: removes what the test made, in both regions, by its build id.
-  const teardown = new lambda.Function(stack, 'Teardown', {
-    runtime: lambda.Runtime.NODEJS_22_X,
-    handler: 'index.handler',
-    timeout: Duration.minutes(5),
-    code: lambda.Code.fromInline(`
-const { EC2Client, DescribeImagesCommand, DeregisterImageCommand, DeleteSnapshotCommand, DescribeSnapshotsCommand } = require('@aws-sdk/client-ec2');
-exports.handler = async (event) => {
-  const removed = [];
-  for (const region of event.regions) {
-    const ec2 = new EC2Client({ region });
-    const filter = [{ Name: 'tag:${AMI_TAG.buildId}', Values: ['${BUILD_ID}'] }];
-    for (const image of (await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: filter }))).Images ?? []) {
-      await ec2.send(new DeregisterImageCommand({ ImageId: image.ImageId }));
-      removed.push(image.ImageId);
-    }
-    for (const snapshot of (await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filter }))).Snapshots ?? []) {
-      await ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshot.SnapshotId }));
-      removed.push(snapshot.SnapshotId);
-    }
-  }
-  return { removed: removed.length };
-};`),
-  });
-  teardown.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], resources: ['*'] }));
-  teardown.addToRolePolicy(
-    new iam.PolicyStatement({ actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], resources: ['*'], conditions: { StringEquals: { [`aws:ResourceTag/${AMI_TAG.buildId}`]: BUILD_ID } } }),
-  );
+  const teardown = teardownFunction(stack);
 
   const integ = new IntegTest(app, 'AmiPublishing', { testCases: [stack], regions: ['eu-west-1'], diffAssets: false });
   const region = stack.region;
@@ -137,7 +112,7 @@ exports.handler = async (event) => {
   const cleanup = invoke(integ, publishing.cleanup, { olderThanDays: 0, includeRegions: [region, COPY_REGION] });
   cleanup.expect(ExpectedResult.objectLike({ Payload: { dryRun: true, failedRegions: {} } }));
 
-  const remove = invoke(integ, teardown, { regions: [region, COPY_REGION] });
+  const remove = invoke(integ, teardown, { buildId: BUILD_ID, regions: [region, COPY_REGION] });
   register.next(copy).next(check).next(light).next(again).next(cleanup).next(remove);
   app.synth();
   heavy.cleanUp();

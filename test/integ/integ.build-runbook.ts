@@ -19,12 +19,11 @@
  * the stack is destroyed (as a real farm's are); delete them by hand.
  */
 import { App, Duration } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { farmPropsFromContext } from '../../lib/config';
 import { StemcellFarmStack } from '../../lib/stacks/stemcell-farm-stack';
 import { AMI_TAG } from '../../lib/stemcell/ami';
+import { teardownFunction } from './teardown';
 
 const COPY_REGION = 'eu-central-1';
 
@@ -32,31 +31,7 @@ const app = new App();
 const stack = new StemcellFarmStack(app, 'StemcellFarmBuildRunbookInteg', farmPropsFromContext(app.node));
 
 // Test harness only: removes the AMIs and snapshots of the build, in both regions, by its build id.
-const teardown = new lambda.Function(stack, 'Teardown', {
-  runtime: lambda.Runtime.NODEJS_22_X,
-  handler: 'index.handler',
-  timeout: Duration.minutes(5),
-  code: lambda.Code.fromInline(`
-const { EC2Client, DescribeImagesCommand, DeregisterImageCommand, DeleteSnapshotCommand, DescribeSnapshotsCommand } = require('@aws-sdk/client-ec2');
-exports.handler = async (event) => {
-  const removed = [];
-  for (const region of event.regions) {
-    const ec2 = new EC2Client({ region });
-    const filter = [{ Name: 'tag:${AMI_TAG.buildId}', Values: [event.buildId] }];
-    for (const image of (await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: filter }))).Images ?? []) {
-      await ec2.send(new DeregisterImageCommand({ ImageId: image.ImageId }));
-      removed.push(image.ImageId);
-    }
-    for (const snapshot of (await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filter }))).Snapshots ?? []) {
-      await ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshot.SnapshotId }));
-      removed.push(snapshot.SnapshotId);
-    }
-  }
-  return { removed: removed.length };
-};`),
-});
-teardown.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeImages', 'ec2:DescribeSnapshots'], resources: ['*'] }));
-teardown.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], resources: ['*'], conditions: { StringLike: { [`aws:ResourceTag/${AMI_TAG.buildId}`]: '*' } } }));
+const teardown = teardownFunction(stack);
 
 const integ = new IntegTest(app, 'BuildRunbook', { testCases: [stack], regions: ['eu-west-1'], diffAssets: false });
 

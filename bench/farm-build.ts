@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   let n = 0;
   const build = async (infrastructures: string[]): Promise<number> => {
     const state = await prepareBuild(
-      { s3, ssm: new SSMClient({ region: REGION, credentials }) },
+      { s3, ssm: new SSMClient({ region: REGION, credentials }), ec2: new EC2Client({ region: REGION, credentials }) },
       { region: REGION, ...BUCKETS, builderImageParameter: '/bench', subnetIds: ['subnet-0123456789abcdef0'] },
       { executionId: `bench-${++n}`, parameters: { OperatingSystem: 'debian-bookworm', Infrastructures: infrastructures, Version: `0.0.${n}` } },
       timestampVersions,

@@ -3,6 +3,7 @@
  * lib/farm/prepare.ts. The stack sets the environment: the farm's buckets,
  * the builder image parameter and the builder subnets.
  */
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { systemClock } from '../../lib/aws/runtime';
@@ -11,6 +12,7 @@ import { FarmState } from '../../lib/farm/state';
 
 const s3 = new S3Client({ maxAttempts: 1 });
 const ssm = new SSMClient({ maxAttempts: 1 });
+const ec2 = new EC2Client({ maxAttempts: 1 });
 
 function env(name: string): string {
   const value = process.env[name];
@@ -21,7 +23,7 @@ function env(name: string): string {
 export async function handler(event: unknown): Promise<FarmState> {
   const input = parsePrepareEvent(event);
   return prepareBuild(
-    { s3, ssm },
+    { s3, ssm, ec2 },
     {
       region: env('AWS_REGION'),
       stemcellBucket: env('STEMCELL_BUCKET'),

@@ -96,3 +96,10 @@ export function jsonDocument(text: string, what: string, maxBytes: number, schem
   if (schema !== undefined && e.schema !== schema) throw new InvalidInputError(`${what}'s schema is ${JSON.stringify(e.schema)?.slice(0, 80)}, not ${schema}; deploy the same farm version as the runbook`);
   return e;
 }
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+
+/** A UTC time as JSON writes it (2026-11-22T05:00:00.000Z), and a real one. */
+export function isoTime(event: EventObject, key: string): string {
+  return requiredString(event, key, (v) => ISO_TIME.test(v) && !Number.isNaN(Date.parse(v)), '2026-11-22T05:00:00.000Z');
+}

@@ -12,6 +12,20 @@ import { InvalidInputError } from './input';
 import { errorCode, withRetries } from './retry';
 import { Clock } from './runtime';
 
+/** S3 bucket names: 3-63 of lower-case letters, digits, dots and dashes, not an IP address, not xn--. */
+export const BUCKET = /^(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** The same rule in RE2, for the console (which has no lookahead); the code checks the rest. */
+export const BUCKET_RE2 = '[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]';
+export const isBucketName = (name: string): boolean => BUCKET.test(name) && !name.includes('..') && !/^\d+\.\d+\.\d+\.\d+$/.test(name);
+
+/** One part of a key: letters, digits, '.', '_', '+', '-' (stemcell versions may hold '+'), not starting with '.' (so never '.' or '..'). */
+export const KEY_SEGMENT = '[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}';
+/** Keys are at most this long, well below S3's 1024 bytes. */
+export const MAX_KEY_LENGTH = 900;
+const KEY = new RegExp(`^${KEY_SEGMENT}(/${KEY_SEGMENT}){0,15}$`);
+/** A key the farm will read or write: plain segments, no empty, '.' or '..' parts. */
+export const isSafeKey = (key: string): boolean => key.length <= MAX_KEY_LENGTH && KEY.test(key);
+
 /** PutObject's limit: larger objects would need a multipart upload. */
 export const MAX_PUT_BYTES = 5 * 1024 ** 3;
 
@@ -19,10 +33,12 @@ const statusOf = (e: unknown): number | undefined => (e as { $metadata?: { httpS
 export const isMissing = (e: unknown): boolean => ['NotFound', 'NoSuchKey'].includes(errorCode(e)) || statusOf(e) === 404;
 export const isPreconditionFailed = (e: unknown): boolean => errorCode(e) === 'PreconditionFailed' || statusOf(e) === 412;
 
-/** `s3://bucket/key` split, or an error naming what is wrong. */
-export function parseS3Uri(uri: string, what: string): { bucket: string; key: string } {
-  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/([^\s]{1,1024})$/.exec(uri);
-  if (!m) throw new InvalidInputError(`${what} ${JSON.stringify(uri.slice(0, 200))} is not an S3 URI like s3://bucket/key`);
+/** `s3://bucket/key` split, or an error naming what is wrong: a bucket name S3 allows, a key of plain segments (lib/farm/keys.ts). */
+export function parseS3Uri(uri: unknown, what: string): { bucket: string; key: string } {
+  const m = typeof uri === 'string' ? /^s3:\/\/([^/]+)\/(.+)$/.exec(uri) : null;
+  if (!m || !isBucketName(m[1]) || !isSafeKey(m[2])) {
+    throw new InvalidInputError(`${what} ${JSON.stringify(String(uri).slice(0, 200))} is not an S3 URI like s3://bucket/folder/file (a bucket name, then letters, digits, '.', '_', '-' and '/')`);
+  }
   return { bucket: m[1], key: m[2] };
 }
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { ensureHostPackages } from '../builder/host';
 import { EnvironmentError } from '../errors';
 import { onExit, withScratch } from '../scratch';
-import { unpackDisk } from './disk';
+import { DiskFormat, unpackDisk } from './disk';
 
 export interface BootTestOptions {
   readonly tarball: string;
@@ -27,7 +27,7 @@ export interface BootTestOptions {
 export interface BootTestResult {
   readonly ok: boolean;
   readonly firmware: 'bios' | 'efi';
-  readonly format: 'raw' | 'qcow2';
+  readonly format: DiskFormat;
   readonly seconds: number;
   readonly reachedLogin: boolean;
   readonly agentStarted: boolean;
@@ -65,7 +65,7 @@ export async function bootTest(options: BootTestOptions): Promise<BootTestResult
   return withScratch(
     'boot',
     async (scratch) => {
-      const disk = await unpackDisk(options.tarball, scratch);
+      const disk = await unpackDisk(options.tarball, scratch, ['raw', 'qcow2']);
       const console = path.join(scratch, 'console.log');
       fs.writeFileSync(console, '');
       say(`booting ${disk.contents.manifest.name} ${disk.contents.manifest.version} (${disk.format}, ${disk.firmware}) under QEMU without KVM`);

@@ -9,17 +9,26 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EnvironmentError, InvalidStemcellError, UsageError } from '../errors';
 import { hasEfiSystemPartition, PartitionEntry, SECTOR_BYTES } from '../stemcell/disk-layout';
-import { DISK_FILE } from '../stemcell/image';
+import { DISK_FILE, OVA_DISK_FILE } from '../stemcell/image';
 import { readStemcellTarball, StemcellTarballContents } from '../stemcell/tarball';
+
+export type DiskFormat = 'raw' | 'qcow2' | 'vmdk';
 
 export interface StemcellDisk {
   readonly contents: StemcellTarballContents;
   readonly file: string;
-  readonly format: 'raw' | 'qcow2';
+  readonly format: DiskFormat;
   readonly firmware: 'bios' | 'efi';
 }
 
-const FORMATS: Record<string, 'raw' | 'qcow2'> = { 'aws-raw': 'raw', 'openstack-raw': 'raw', 'openstack-qcow2': 'qcow2' };
+/** The disk of each stemcell format, and the name it is written out under. */
+const FORMATS: Record<string, { format: DiskFormat; file: string }> = {
+  'aws-raw': { format: 'raw', file: DISK_FILE },
+  'openstack-raw': { format: 'raw', file: DISK_FILE },
+  'openstack-qcow2': { format: 'qcow2', file: DISK_FILE },
+  'vsphere-ova': { format: 'vmdk', file: OVA_DISK_FILE },
+  'vcloud-ova': { format: 'vmdk', file: OVA_DISK_FILE },
+};
 
 /**
  * Run a host tool on the stemcell's disk. A refusal is the disk's fault
@@ -57,13 +66,39 @@ export function checkQcow2(file: string): void {
   if (version === 3 && (header.readBigUInt64BE(72) & 4n) !== 0n) throw new InvalidStemcellError(`${DISK_FILE} keeps its data in an external file; a stemcell's disk must stand alone`);
 }
 
-/** The partition table of a disk (raw, or qcow2 already checked), as sfdisk reads it. */
-export function partitionTable(file: string, format: 'raw' | 'qcow2'): PartitionEntry[] {
+/**
+ * Refuse a VMDK that is not one streamOptimized file: a descriptor that names
+ * a parent or other extent files would make QEMU open them. Read from the
+ * sparse extent header and its embedded descriptor.
+ */
+export function checkVmdk(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const header = Buffer.alloc(512);
+    fs.readSync(fd, header, 0, header.length, 0);
+    if (header.readUInt32LE(0) !== 0x564d444b) throw new InvalidStemcellError(`the OVA's disk is not a sparse VMDK (no KDMV header); the farm writes streamOptimized VMDKs`);
+    const descriptorAt = Number(header.readBigUInt64LE(28)) * SECTOR_BYTES;
+    const descriptorBytes = Number(header.readBigUInt64LE(36)) * SECTOR_BYTES;
+    if (descriptorAt === 0 || descriptorBytes === 0 || descriptorBytes > 64 * 1024) throw new InvalidStemcellError(`the OVA's disk has no embedded descriptor; a stemcell's disk must stand alone`);
+    const descriptor = Buffer.alloc(descriptorBytes);
+    fs.readSync(fd, descriptor, 0, descriptorBytes, descriptorAt);
+    const text = descriptor.toString('latin1').replace(/\0+$/, '');
+    const extents = text.split('\n').filter((l) => /^(RW|RDONLY|NOACCESS)\s/.test(l));
+    if (!/^createType="streamOptimized"/m.test(text) || /^parentFileNameHint/m.test(text) || extents.length !== 1) {
+      throw new InvalidStemcellError(`the OVA's disk is not one streamOptimized VMDK (it names a parent or other extents); a stemcell's disk must stand alone`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The partition table of a disk (raw, or a qcow2 or VMDK already checked), as sfdisk reads it. */
+export function partitionTable(file: string, format: DiskFormat): PartitionEntry[] {
   let raw = file;
-  if (format === 'qcow2') {
+  if (format !== 'raw') {
     // The tables (MBR, GPT) lie in the first 34 sectors.
     raw = path.join(path.dirname(file), 'head.bin');
-    run('qemu-img', ['dd', '-f', 'qcow2', '-O', 'raw', `bs=${SECTOR_BYTES}`, 'count=2048', `if=${file}`, `of=${raw}`]);
+    run('qemu-img', ['dd', '-f', format, '-O', 'raw', `bs=${SECTOR_BYTES}`, 'count=2048', `if=${file}`, `of=${raw}`]);
   }
   try {
     return (JSON.parse(run('sfdisk', ['--json', raw])).partitiontable?.partitions ?? []) as PartitionEntry[];
@@ -74,17 +109,20 @@ export function partitionTable(file: string, format: 'raw' | 'qcow2'): Partition
 
 /**
  * Write the stemcell's disk into `scratch` (an empty directory), check it, and
- * tell its format and firmware.
+ * tell its format and firmware. Only disks of the `accept`ed formats are read.
  */
-export async function unpackDisk(tarball: string, scratch: string): Promise<StemcellDisk> {
+export async function unpackDisk(tarball: string, scratch: string, accept: readonly DiskFormat[] = ['raw', 'qcow2', 'vmdk']): Promise<StemcellDisk> {
   const contents = await readStemcellTarball(tarball, { diskTo: scratch });
   if (!contents.sha1Matches) throw new InvalidStemcellError(`${tarball}: image does not match the manifest's sha1`);
   const formats = contents.manifest.stemcell_formats ?? [];
-  const known = formats.find((f) => f in FORMATS);
-  if (!known) throw new UsageError(`${formats.join(', ') || 'unknown'} stemcells hold no disk this command reads; ${Object.keys(FORMATS).join(', ')} stemcells do`);
-  const format = FORMATS[known];
-  const file = path.join(scratch, DISK_FILE);
+  const readable = Object.keys(FORMATS).filter((f) => accept.includes(FORMATS[f].format));
+  const known = formats.find((f) => readable.includes(f));
+  if (!known) throw new UsageError(`${formats.join(', ') || 'unknown'} stemcells hold no disk this command reads; ${readable.join(', ')} stemcells do`);
+  const { format, file: name } = FORMATS[known];
+  const file = path.join(scratch, name);
+  if (!fs.existsSync(file)) throw new InvalidStemcellError(`${tarball}: its image holds no disk`);
   if (format === 'qcow2') checkQcow2(file);
+  if (format === 'vmdk') checkVmdk(file);
   const firmware = contents.manifest.cloud_properties?.boot_mode === 'uefi-preferred' || hasEfiSystemPartition(partitionTable(file, format)) ? 'efi' : 'bios';
   return { contents, file, format, firmware };
 }

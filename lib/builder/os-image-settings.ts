@@ -77,7 +77,7 @@ export interface OsImageSettings {
 /** An apt snapshot time: 20251101T000000Z. */
 export const SNAPSHOT = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 /** A Debian package name. */
-export const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
+export const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]{1,99}$/;
 // The first snapshot.debian.org has: nothing is older.
 const FIRST_SNAPSHOT = Date.UTC(2005, 2, 12);
 

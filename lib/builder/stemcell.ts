@@ -79,7 +79,7 @@ async function requireAgentReachable(): Promise<void> {
 }
 
 /** A program to install in the image: a regular file that is an ELF executable or a #! script. */
-function requireProgram(file: string, what: string, hint: string): void {
+export function requireProgram(file: string, what: string, hint: string): void {
   requireFile(file, what, hint);
   const head = Buffer.alloc(4);
   const fd = fs.openSync(file, 'r');

@@ -19,9 +19,9 @@ export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) =
   return withScratch('check', async (scratch) => {
     const disk = await unpackDisk(tarball, scratch);
     let raw = disk.file;
-    if (disk.format === 'qcow2') {
+    if (disk.format !== 'raw') {
       raw = path.join(scratch, 'root.raw');
-      run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', disk.file, raw]);
+      run('qemu-img', ['convert', '-f', disk.format, '-O', 'raw', disk.file, raw]);
       fs.rmSync(disk.file);
     }
     const root = rootPartitionOf(partitionTable(raw, 'raw'));

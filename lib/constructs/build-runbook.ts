@@ -81,6 +81,8 @@ export class BuildRunbook extends Construct {
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.stemcellBucket.bucketArn, props.osImageBucket.bucketArn] }),
         new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [props.osImageBucket.arnForObjects('*')] }),
         new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [parameterArn] }),
+        // Which regions the account has enabled; no resource-level permissions.
+        new iam.PolicyStatement({ actions: ['ec2:DescribeRegions'], resources: ['*'] }),
       ],
     });
     this.readResult = new FarmFunction(this, 'ReadResult', {
@@ -102,6 +104,7 @@ export class BuildRunbook extends Construct {
       [this.prepare, props.osImageBucket, '*', 'Prepare checks that the OS image and customization script the form names exist'],
       [this.readResult, props.stemcellBucket, 'builds/*/result.json', 'Results are read below builds/<build id>/, made per build'],
     ];
+    Validations.of(this.prepare.role!).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ec2:DescribeRegions has no resource-level permissions.' });
     for (const [fn, bucket, keys, reason] of objects) {
       Validations.of(fn.role!).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${bucketRef(bucket)}.Arn>/${keys}]`, reason });
     }

@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STAGE_SCRIPTS } from '../builder/host';
-import { CUSTOMIZE_PREFIX } from '../farm/parameters';
+import { CUSTOMIZE_PREFIX, REQUEST_URI } from '../farm/keys';
 import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
 import { bundleBuilderCode } from './builder-code';
 
@@ -199,7 +199,7 @@ export class FarmBuilder extends Construct {
         RequestUri: {
           type: 'String',
           description: 'The build request Prepare wrote: s3://<stemcell bucket>/builds/<build id>/request.json',
-          allowedPattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/builds/[A-Za-z0-9][A-Za-z0-9._-]{0,47}/request\\.json$',
+          allowedPattern: REQUEST_URI,
         },
       },
       mainSteps: [

@@ -16,7 +16,8 @@ import { InvalidInputError } from '../aws/input';
 import { Clock } from '../aws/runtime';
 import { downloadObject, headObject, parseS3Uri, putNewObject, readObjectText } from '../aws/s3';
 import { buildOsImage, recordFileFor } from '../builder/os-image';
-import { buildStemcell } from '../builder/stemcell';
+import { requireRoot } from '../builder/host';
+import { buildStemcell, requireProgram } from '../builder/stemcell';
 import { StageResult } from '../builder/stage-runner';
 import { checkTarget } from '../check/run-checks';
 import { digestFile } from '../digests';
@@ -27,8 +28,9 @@ import { amiName, amiStemcellFromManifest, idempotencyToken, stemcellTags } from
 import { osImageTarballName } from '../stemcell/os-image';
 import { readStemcellTarball } from '../stemcell/tarball';
 import { findBuildSnapshot, uploadRootImage } from '../publish/snapshot-upload';
-import { BuildRequest, MAX_REQUEST_BYTES, osImageRecordKey, parseBuildRequest, requestKey, resultKey, StemcellTarget } from './request';
-import { BuildResult, MAX_RESULT_BYTES, parseBuildResult, RESULT_SCHEMA, StageTime, StemcellResult } from './result';
+import { osImageRecordKey, requestKey, resultKey } from './keys';
+import { BuildRequest, MAX_REQUEST_BYTES, parseBuildRequest, StemcellTarget } from './request';
+import { BuildResult, MAX_RESULT_BYTES, parseBuildResult, RESULT_SCHEMA, resultMismatch, StageTime, StemcellResult } from './result';
 
 /** Object metadata of every stemcell and OS image a farm build uploads: which build made it, and the tarball's sha1. */
 export const OBJECT_METADATA = { buildId: 'build-id', sha1: 'sha1', checksPassed: 'checks-passed' } as const;
@@ -205,14 +207,20 @@ async function snapshotFor(clients: FarmBuildClients, request: BuildRequest, tar
 }
 
 export async function farmBuild(clients: FarmBuildClients, options: FarmBuildOptions): Promise<BuildResult> {
+  // What can be checked on this host, before any AWS call.
+  requireRoot('stemcell farm-build');
+  if (options.agentBinary !== undefined) requireProgram(options.agentBinary, 'agent binary', 'give the path of a bosh-agent executable');
   const request = await readRequest(clients.s3, options.requestUri, options.clock);
   if (request.region !== options.region) throw new UsageError(`build ${request.buildId} belongs to the farm in ${request.region}, not ${options.region}; run it there`);
   const bucket = request.buckets.stemcellBucket;
   const resultAt = resultKey(request.buildId);
   const done = await readObjectText(clients.s3, bucket, resultAt, MAX_RESULT_BYTES, options.clock);
   if (done !== undefined) {
+    const result = parseBuildResult(done);
+    const mismatch = resultMismatch(result, request);
+    if (mismatch) throw new FailedError(`s3://${bucket}/${resultAt} is not this build's result: ${mismatch}; not touching it`);
     options.say(`build ${request.buildId} is done already: s3://${bucket}/${resultAt}`);
-    return parseBuildResult(done);
+    return result;
   }
   const startedAt = new Date(options.clock.now()).toISOString();
   options.say(`build ${request.buildId}: ${request.operatingSystem} ${request.version} for ${request.stemcells.map((s) => s.infrastructure).join(', ')}`);

@@ -9,7 +9,9 @@ import { ACCOUNT_ID, AMI_ID, MAX_REGIONS, ORGANIZATION_ARN, OU_ARN, parseShareWi
 import { PACKAGE_NAME, SNAPSHOT, snapshotTime } from '../builder/os-image-settings';
 import { UsageError } from '../errors';
 import { Firmware, InfrastructureName, infrastructureNames, OperatingSystemName, operatingSystemNames } from '../stemcell/matrix';
-import { VERSION_PATTERN } from '../stemcell/naming';
+import { validateVersion, VERSION_PATTERN } from '../stemcell/naming';
+import { isSafeKey, MAX_KEY_LENGTH } from '../aws/s3';
+import { CUSTOMIZE_PREFIX, CUSTOMIZE_SCRIPT_URI, FarmBuckets, isOsImageKeyOf, OS_IMAGE_KEY } from './keys';
 import { Visibility, VISIBILITIES } from '../publish/copy-ami';
 
 /** Automation parameter types the form uses. */
@@ -36,11 +38,6 @@ export const BUILDER_INSTANCE_TYPES = ['m6i.xlarge', 'm6i.2xlarge', 'm7i.xlarge'
 export type BuilderInstanceType = (typeof BUILDER_INSTANCE_TYPES)[number];
 
 export const OS_IMAGE_CHOICES = ['build', 'latest'] as const;
-// An OS image key in the OS image bucket: <os>/<build id>/bosh-<os>-os-image.tgz, or any .tgz below an OS's folder.
-const OS_IMAGE_KEY = /^[a-z0-9-]+\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\.tgz$/;
-/** Customization scripts live in the OS image bucket, below this prefix. */
-export const CUSTOMIZE_PREFIX = 'customize/';
-const S3_URI = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/[A-Za-z0-9._\/-]{1,900}$/;
 const FIRMWARE_CHOICES = ['default', 'bios', 'efi'] as const;
 
 export const RUNBOOK_PARAMETERS = {
@@ -67,7 +64,7 @@ export const RUNBOOK_PARAMETERS = {
     type: 'String',
     description: "OS image to build from: 'build' (a fresh one, with today's security fixes), 'latest' (the newest in the OS image bucket for this OS), or a key in the OS image bucket.",
     default: 'build',
-    allowedPattern: `^(${OS_IMAGE_CHOICES.join('|')}|${body(OS_IMAGE_KEY)})$`,
+    allowedPattern: `^(${OS_IMAGE_CHOICES.join('|')}|${OS_IMAGE_KEY})$`,
   },
   ExtraPackages: {
     type: 'StringList',
@@ -80,7 +77,7 @@ export const RUNBOOK_PARAMETERS = {
     type: 'String',
     description: `Script run as root inside the OS image before hardening, as an S3 URI in the farm's OS image bucket below ${CUSTOMIZE_PREFIX} (only with OsImage build). Empty: none.`,
     default: '',
-    allowedPattern: orEmpty(S3_URI),
+    allowedPattern: orEmpty(new RegExp(CUSTOMIZE_SCRIPT_URI)),
   },
   Firmware: {
     type: 'String',
@@ -219,20 +216,16 @@ function checkAgainstSpec(name: ParameterName, value: string | string[] | boolea
   if (Array.isArray(value) && new Set(value).size !== value.length) throw new InvalidParameterError(name, 'lists an item twice');
 }
 
-export interface FarmBuckets {
-  readonly osImageBucket: string;
-  readonly stemcellBucket: string;
-}
-
 /**
  * Check a filled-in form: each parameter against its spec, then the rules
  * between them. Unknown parameter names are refused (a typo in a schedule
  * would otherwise be a silent default). `now` bounds snapshot times.
  */
 export function parseBuildParameters(raw: Record<string, unknown>, buckets: FarmBuckets, now = Date.now()): BuildParameters {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidParameterError('parameters', 'expected the form as an object of parameter names and values');
   const known = Object.keys(RUNBOOK_PARAMETERS);
   const unknown = Object.keys(raw).filter((k) => !known.includes(k));
-  if (unknown.length > 0) throw new InvalidParameterError(unknown[0], `no such parameter; the parameters are ${known.join(', ')}`);
+  if (unknown.length > 0) throw new InvalidParameterError(/^[A-Za-z0-9_]{1,80}$/.test(unknown[0]) ? unknown[0] : JSON.stringify(unknown[0].slice(0, 80)), `no such parameter; the parameters are ${known.join(', ')}`);
   const v = {} as Record<ParameterName, string | string[] | boolean>;
   for (const name of known as ParameterName[]) {
     v[name] = valueOf(name, raw[name]);
@@ -247,8 +240,15 @@ export function parseBuildParameters(raw: Record<string, unknown>, buckets: Farm
   const osImage = str('OsImage');
   const operatingSystem = str('OperatingSystem') as OperatingSystemName;
   const building = osImage === 'build';
-  if (!building && !osImage.startsWith(`${operatingSystem}/`) && osImage !== 'latest') {
-    throw new InvalidParameterError('OsImage', `${osImage} is not an OS image of ${operatingSystem}; its key starts with ${operatingSystem}/`);
+  if (!building && osImage !== 'latest' && !isOsImageKeyOf(osImage, operatingSystem)) {
+    throw new InvalidParameterError('OsImage', `${JSON.stringify(osImage.slice(0, 200))} is not the key of an OS image of ${operatingSystem}: ${operatingSystem}/<folders>/<name>.tgz, at most ${MAX_KEY_LENGTH} characters, no '.' or '..' parts`);
+  }
+  if (str('Version') !== '') {
+    try {
+      validateVersion(str('Version'));
+    } catch (e) {
+      throw new InvalidParameterError('Version', (e as Error).message);
+    }
   }
   if (!building && list('ExtraPackages').length > 0) throw new InvalidParameterError('ExtraPackages', "packages are added when the OS image is built: set OsImage to 'build', or leave ExtraPackages empty");
   if (!building && str('Snapshot') !== '') throw new InvalidParameterError('Snapshot', "a snapshot time applies when the OS image is built: set OsImage to 'build', or leave Snapshot empty");
@@ -257,7 +257,7 @@ export function parseBuildParameters(raw: Record<string, unknown>, buckets: Farm
   if (str('CustomizeScript') !== '') {
     if (!building) throw new InvalidParameterError('CustomizeScript', "a script customizes the OS image as it is built: set OsImage to 'build', or leave CustomizeScript empty");
     const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(str('CustomizeScript'))!;
-    if (bucket !== buckets.osImageBucket || !key.startsWith(CUSTOMIZE_PREFIX) || key.split('/').some((part) => part === '..' || part === '.' || part === '')) {
+    if (bucket !== buckets.osImageBucket || !key.startsWith(CUSTOMIZE_PREFIX) || !isSafeKey(key)) {
       throw new InvalidParameterError('CustomizeScript', `upload the script to the farm's OS image bucket below ${CUSTOMIZE_PREFIX}, e.g. s3://${buckets.osImageBucket}/${CUSTOMIZE_PREFIX}my-script.sh`);
     }
     customizeScript = { bucket, key };
@@ -281,10 +281,13 @@ export function parseBuildParameters(raw: Record<string, unknown>, buckets: Farm
     const given = publishingOnly.find((name) => list(name).length > 0);
     if (given) throw new InvalidParameterError(given, `applies only when publishing AMIs (aws among Infrastructures and PublishLight true)`);
   }
-  if (list('Regions').length > 0 && list('ExcludeRegions').length > 0) throw new InvalidParameterError('ExcludeRegions', 'give Regions or ExcludeRegions, not both');
-  if (visibility === 'shared' && list('ShareWith').length === 0) throw new InvalidParameterError('ShareWith', "Visibility shared needs at least one account, organization or OU to share with");
-  if (visibility !== 'shared' && list('ShareWith').length > 0) throw new InvalidParameterError('ShareWith', `is only for Visibility shared (Visibility is ${visibility})`);
-  if (bool('Encrypt') && visibility === 'public') throw new InvalidParameterError('Encrypt', 'encrypted AMIs cannot be public; choose Visibility private or shared, or Encrypt false');
+  // Who may launch the AMIs matters only when there are AMIs.
+  if (publishLight) {
+    if (list('Regions').length > 0 && list('ExcludeRegions').length > 0) throw new InvalidParameterError('ExcludeRegions', 'give Regions or ExcludeRegions, not both');
+    if (visibility === 'shared' && list('ShareWith').length === 0) throw new InvalidParameterError('ShareWith', 'Visibility shared needs at least one account, organization or OU to share with');
+    if (visibility !== 'shared' && list('ShareWith').length > 0) throw new InvalidParameterError('ShareWith', `is only for Visibility shared (Visibility is ${visibility})`);
+    if (bool('Encrypt') && visibility === 'public') throw new InvalidParameterError('Encrypt', 'encrypted AMIs cannot be public; choose Visibility private or shared, or Encrypt false');
+  }
 
   const firmware = str('Firmware');
   return {

@@ -5,9 +5,11 @@
  * it again for the same execution returns what the first call decided.
  */
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { isAmiId, isRegionName } from '../aws/identifiers';
-import { eventObject, requiredString } from '../aws/input';
+import { EXAMPLES, isAmiId, isRegionName } from '../aws/identifiers';
+import { eventObject, InvalidInputError, jsonDocument, requiredString } from '../aws/input';
+import { selectedRegions } from '../aws/regions';
 import { errorCode, withRetries } from '../aws/retry';
 import { headObject, putNewObject, readObjectText } from '../aws/s3';
 import { Clock } from '../aws/runtime';
@@ -16,9 +18,10 @@ import { FailedError, UsageError } from '../errors';
 import { amiStemcellFromManifest } from '../stemcell/ami';
 import { heavyManifest } from '../stemcell/manifest';
 import { defineStemcell } from '../stemcell/matrix';
-import { BuildParameters, FarmBuckets, InvalidParameterError, parseBuildParameters } from './parameters';
+import { BUILDER_INSTANCE_TYPES, BuildParameters, InvalidParameterError, parseBuildParameters } from './parameters';
 import { AwsPublishing, FarmState } from './state';
-import { BuildRequest, isOsImageKeyOf, MAX_REQUEST_BYTES, osImageKey, parseBuildRequest, REQUEST_SCHEMA, requestKey, resultKey, stemcellTargets } from './request';
+import { FarmBuckets, isFarmOsImageKeyOf, osImageKey, requestKey, resultKey } from './keys';
+import { BuildRequest, MAX_REQUEST_BYTES, parseBuildRequest, REQUEST_SCHEMA, stemcellTargets } from './request';
 
 /** The stemcell line a build belongs to: versions are numbered per line. */
 export const stemcellLine = (p: Pick<BuildParameters, 'operatingSystem'>): string => p.operatingSystem;
@@ -51,6 +54,8 @@ export interface PrepareConfig extends FarmBuckets {
 export interface PrepareClients {
   readonly s3: S3Client;
   readonly ssm: SSMClient;
+  /** The farm's region: which regions this account has enabled. */
+  readonly ec2: EC2Client;
 }
 
 export interface PrepareEvent {
@@ -77,7 +82,7 @@ async function latestOsImage(s3: S3Client, bucket: string, os: string, clock: Cl
     const page = await withRetries(() => s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${os}/`, ContinuationToken: token })), clock);
     for (const o of page.Contents ?? []) {
       const at = o.LastModified?.getTime() ?? 0;
-      if (o.Key && isOsImageKeyOf(o.Key, os) && (!newest || at > newest.at)) newest = { key: o.Key, at };
+      if (o.Key && isFarmOsImageKeyOf(o.Key, os) && (!newest || at > newest.at)) newest = { key: o.Key, at };
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -146,6 +151,16 @@ interface Launch {
   readonly subnetId: string;
 }
 
+/** The launch choices a stored request names, checked as any input is. */
+function parseLaunch(value: unknown, config: PrepareConfig): Launch {
+  const launch = eventObject(value, "the stored request's 'launch'");
+  return {
+    builderAmi: requiredString(launch, 'builderAmi', isAmiId, EXAMPLES.ami),
+    instanceType: requiredString(launch, 'instanceType', (t) => (BUILDER_INSTANCE_TYPES as readonly string[]).includes(t), BUILDER_INSTANCE_TYPES.join(', ')),
+    subnetId: requiredString(launch, 'subnetId', (id) => config.subnetIds.includes(id), config.subnetIds.join(', ')),
+  };
+}
+
 export async function prepareBuild(clients: PrepareClients, config: PrepareConfig, event: PrepareEvent, versions: VersionSource, clock: Clock): Promise<FarmState> {
   if (!isRegionName(config.region)) throw new Error(`prepare: region ${JSON.stringify(config.region)} is not a region name`);
   if (config.subnetIds.length === 0) throw new Error('prepare: no builder subnets configured');
@@ -158,8 +173,9 @@ export async function prepareBuild(clients: PrepareClients, config: PrepareConfi
   const storedKey = requestKey(buildId);
   const stored = await readObjectText(clients.s3, config.stemcellBucket, storedKey, MAX_REQUEST_BYTES, clock);
   if (stored !== undefined) {
-    const previous = JSON.parse(stored) as StoredRequest;
-    return initialState(parseBuildRequest(stored), parseBuildParameters(previous.form, buckets, Date.parse(previous.createdAt)), previous.launch);
+    const request = parseBuildRequest(stored);
+    const previous = jsonDocument(stored, `s3://${config.stemcellBucket}/${storedKey}`, MAX_REQUEST_BYTES);
+    return initialState(request, parseBuildParameters(eventObject(previous.form, "the stored request's 'form'"), buckets, Date.parse(request.createdAt)), parseLaunch(previous.launch, config));
   }
 
   const os = params.operatingSystem;
@@ -180,6 +196,15 @@ export async function prepareBuild(clients: PrepareClients, config: PrepareConfi
     throw new InvalidParameterError('CustomizeScript', `s3://${params.customizeScript.bucket}/${params.customizeScript.key} does not exist; upload the script first`);
   }
   const builderAmi = await builderImage(clients.ssm, params, config, clock);
+  // Regions named in the form must exist in the partition and be enabled: found out now, not after the build.
+  if (params.publishLight && params.regions.length + params.excludeRegions.length > 0) {
+    try {
+      await selectedRegions(clients.ec2, { includeRegions: params.regions.length > 0 ? params.regions : undefined, excludeRegions: params.excludeRegions }, { clock, deadline: clock.now() + 60_000, pollMs: 1000 });
+    } catch (e) {
+      if (e instanceof InvalidInputError) throw new InvalidParameterError(params.regions.length > 0 ? 'Regions' : 'ExcludeRegions', e.message);
+      throw e;
+    }
+  }
 
   let version: string;
   try {

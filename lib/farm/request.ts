@@ -1,35 +1,25 @@
 /**
  * A farm build as Prepare writes it down (`request.json`) and the builder
  * reads it back: what to build, from which OS image, under which S3 keys. The
- * keys of everything a build writes are made here and nowhere else. The
+ * keys of everything a build writes are made in keys.ts. The
  * builder treats the document as hostile input: it is parsed and checked
  * field by field, as any event is.
  */
 import { isRegionName } from '../aws/identifiers';
-import { eventObject, InvalidInputError, jsonDocument, optionalString, requiredString } from '../aws/input';
+import { eventObject, InvalidInputError, isoTime, jsonDocument, optionalString, requiredString } from '../aws/input';
 import { PACKAGE_NAME, SNAPSHOT } from '../builder/os-image-settings';
 import { validateBuildId } from '../stemcell/ami';
 import { defineStemcell, Firmware, InfrastructureName, infrastructureNames, OperatingSystemName, operatingSystemNames } from '../stemcell/matrix';
 import { heavyTarballName, validateVersion } from '../stemcell/naming';
 import { osImageTarballName } from '../stemcell/os-image';
-import { CUSTOMIZE_PREFIX, FarmBuckets } from './parameters';
+import { isBucketName, isSafeKey } from '../aws/s3';
+import { CUSTOMIZE_PREFIX, FarmBuckets, isOsImageKeyOf, osImageKey, stemcellKey } from './keys';
 
 export const REQUEST_SCHEMA = 'stemcell-farm/build-request/v1';
 /** A request is a few kilobytes; anything much bigger is not one. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
-/** Where a build writes, in the stemcell bucket: builds/<build id>/. */
 export const buildPrefix = (buildId: string): string => `builds/${validateBuildId(buildId)}/`;
-export const requestKey = (buildId: string): string => `${buildPrefix(buildId)}request.json`;
-export const resultKey = (buildId: string): string => `${buildPrefix(buildId)}result.json`;
-/** A stemcell, in the stemcell bucket: <os>/<version>/bosh-stemcell-<version>-<...>.tgz (the light one goes beside it). */
-export const stemcellKey = (os: string, version: string, fileName: string): string => `${os}/${validateVersion(version)}/${fileName}`;
-/** An OS image built by a farm build, in the OS image bucket: <os>/<build id>/bosh-<os>-os-image.tgz. */
-export const osImageKey = (os: string, buildId: string): string => `${os}/${validateBuildId(buildId)}/${osImageTarballName(os)}`;
-/** Its build record, beside it. */
-export const osImageRecordKey = (imageKey: string): string => imageKey.replace(/\.tgz$/, '.build.json');
-/** Whether a key of the OS image bucket is an OS image of `os` (built by the farm or uploaded by hand). */
-export const isOsImageKeyOf = (key: string, os: string): boolean => key.startsWith(`${os}/`) && key.endsWith(`/${osImageTarballName(os)}`);
 
 export interface StemcellTarget {
   readonly infrastructure: InfrastructureName;
@@ -67,9 +57,6 @@ export function stemcellTargets(os: string, infrastructures: readonly string[], 
   });
 }
 
-const S3_KEY = /^[A-Za-z0-9._\/-]{1,900}$/;
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const safeKey = (key: string): boolean => S3_KEY.test(key) && !key.split('/').some((part) => part === '' || part === '.' || part === '..');
 
 function stringList(e: Record<string, unknown>, key: string, check: (item: string) => boolean): string[] {
   const value = e[key];
@@ -93,7 +80,7 @@ export function parseBuildRequest(text: string): BuildRequest {
   const firmware = optionalString(e, 'firmware', /^(bios|efi)$/, 'bios or efi') as Firmware | undefined;
   const osImage = eventObject(e.osImage, "build request 'osImage'");
   if (typeof osImage.build !== 'boolean') throw new InvalidInputError("'osImage.build' must be true or false");
-  const imageKey = requiredString({ 'osImage.key': osImage.key }, 'osImage.key', (k) => safeKey(k) && isOsImageKeyOf(k, os) || (!osImage.build && safeKey(k) && k.startsWith(`${os}/`) && k.endsWith('.tgz')), `${os}/<build id>/${osImageTarballName(os)}`);
+  const imageKey = requiredString({ 'osImage.key': osImage.key }, 'osImage.key', (k) => isOsImageKeyOf(k, os), `${os}/<build id>/${osImageTarballName(os)}`);
   if (osImage.build && imageKey !== osImageKey(os, buildId)) throw new InvalidInputError(`'osImage.key' of a built OS image must be ${osImageKey(os, buildId)}`);
   if (!Array.isArray(e.stemcells)) throw new InvalidInputError("'stemcells' must be a list");
   const stemcells = (e.stemcells as unknown[]).map((s, i) => eventObject(s, `build request 'stemcells[${i}]'`));
@@ -103,17 +90,17 @@ export function parseBuildRequest(text: string): BuildRequest {
   stemcells.forEach((s, i) => {
     if (s.fileName !== expected[i].fileName || s.key !== expected[i].key) throw new InvalidInputError(`'stemcells[${i}]' must be ${JSON.stringify(expected[i])}`);
   });
-  const customizeScriptKey = optionalString(e, 'customizeScriptKey', (k) => safeKey(k) && k.startsWith(CUSTOMIZE_PREFIX), `${CUSTOMIZE_PREFIX}my-script.sh`);
+  const customizeScriptKey = optionalString(e, 'customizeScriptKey', (k) => isSafeKey(k) && k.startsWith(CUSTOMIZE_PREFIX), `${CUSTOMIZE_PREFIX}my-script.sh`);
   if (customizeScriptKey !== undefined && !osImage.build) throw new InvalidInputError("'customizeScriptKey' needs 'osImage.build'");
   return {
     schema: REQUEST_SCHEMA,
     buildId,
-    executionId: requiredString(e, 'executionId', /^[A-Za-z0-9-]{1,64}$/),
-    createdAt: requiredString(e, 'createdAt', (v) => !Number.isNaN(Date.parse(v))),
+    executionId: requiredString(e, 'executionId', (v) => v === buildId, `the build id (${buildId})`),
+    createdAt: isoTime(e, 'createdAt'),
     region: requiredString(e, 'region', isRegionName, 'us-east-1'),
     buckets: {
-      osImageBucket: requiredString({ 'buckets.osImageBucket': buckets.osImageBucket }, 'buckets.osImageBucket', BUCKET),
-      stemcellBucket: requiredString({ 'buckets.stemcellBucket': buckets.stemcellBucket }, 'buckets.stemcellBucket', BUCKET),
+      osImageBucket: requiredString({ 'buckets.osImageBucket': buckets.osImageBucket }, 'buckets.osImageBucket', isBucketName),
+      stemcellBucket: requiredString({ 'buckets.stemcellBucket': buckets.stemcellBucket }, 'buckets.stemcellBucket', isBucketName),
     },
     operatingSystem: os,
     version,

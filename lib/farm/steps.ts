@@ -8,32 +8,35 @@ import { readObjectText } from '../aws/s3';
 import { RunOptions } from '../aws/runtime';
 import { FailedError } from '../errors';
 import { CopyAmiInput, CopyAmiResult, parseCopyAmiEvent } from '../publish/copy-ami';
-import { LightStemcellInput, LightStemcellResult } from '../publish/light-stemcell';
-import { RegisterAmiInput, RegisterAmiResult } from '../publish/register-ami';
-import { MAX_RESULT_BYTES, parseBuildResult } from './result';
-import { FarmState, need } from './state';
+import { LightStemcellInput, LightStemcellResult, parseLightStemcellEvent } from '../publish/light-stemcell';
+import { parseRegisterAmiEvent, RegisterAmiInput, RegisterAmiResult } from '../publish/register-ami';
+import { eventObject } from '../aws/input';
+import { MAX_RESULT_BYTES, parseBuildResult, resultMismatch } from './result';
+import { AwsPublishing, FarmState, need } from './state';
 
 /** After the build: the result the builder wrote, checked against the build, and the AWS stemcell's snapshot. */
 export async function readBuildResult(s3: S3Client, state: FarmState, options: RunOptions): Promise<FarmState> {
   const text = await readObjectText(s3, state.stemcellBucket, state.resultKey, MAX_RESULT_BYTES, options.clock);
   if (text === undefined) throw new FailedError(`the builder wrote no result (s3://${state.stemcellBucket}/${state.resultKey}); see the BuildOnHost step's log`);
   const result = parseBuildResult(text);
-  if (result.buildId !== state.buildId || result.version !== state.version) {
-    throw new FailedError(`s3://${state.stemcellBucket}/${state.resultKey} is the result of build ${result.buildId} ${result.version}, not of ${state.buildId} ${state.version}`);
-  }
-  const missing = state.stemcellKeys.filter((k) => !result.stemcells.some((s) => s.key === k));
-  if (missing.length > 0) throw new FailedError(`the build result lacks ${missing.join(', ')}`);
-  const failedChecks = result.stemcells.filter((s) => s.checks.failed > 0);
-  if (failedChecks.length > 0) throw new FailedError(`${failedChecks.map((s) => s.key).join(', ')} failed ${failedChecks.map((s) => s.checks.failed).join(', ')} checks`);
+  const mismatch = resultMismatch(result, { buildId: state.buildId, version: state.version, stemcells: state.stemcellKeys.map((key) => ({ key })) });
+  if (mismatch) throw new FailedError(`s3://${state.stemcellBucket}/${state.resultKey} is not this build's result: ${mismatch}`);
   if (!state.aws) return state;
   const snapshotId = result.stemcells.find((s) => s.key === state.aws!.key)?.snapshotId;
   if (!snapshotId) throw new FailedError(`the build result gives no EBS snapshot for ${state.aws.key}`);
   return { ...state, snapshotId, registered: false };
 }
 
+// Each step's input goes through the same checks as the function's direct callers' events: the state is input too.
+
 export function registerInput(state: FarmState): RegisterAmiInput {
-  const aws = need(state, 'aws', 'Prepare');
-  return { region: state.region, snapshotId: need(state, 'snapshotId', 'ReadResult'), stemcell: aws.stemcell, buildId: state.buildId, imdsSupport: aws.imdsSupport };
+  const aws = publishing(state);
+  return parseRegisterAmiEvent({ region: state.region, snapshotId: need(state, 'snapshotId', 'ReadResult'), stemcell: aws.stemcell, buildId: state.buildId, imdsSupport: aws.imdsSupport });
+}
+
+function publishing(state: FarmState): AwsPublishing {
+  const aws = eventObject(need(state, 'aws', 'Prepare'), "the state's 'aws'");
+  return { ...(aws as unknown as AwsPublishing), copy: eventObject(aws.copy ?? {}, "the state's 'aws.copy'") };
 }
 
 export function afterRegister(state: FarmState, result: RegisterAmiResult): FarmState {
@@ -42,8 +45,7 @@ export function afterRegister(state: FarmState, result: RegisterAmiResult): Farm
 }
 
 export function copyInput(state: FarmState): CopyAmiInput {
-  const aws = need(state, 'aws', 'Prepare');
-  return parseCopyAmiEvent({ ...aws.copy, sourceRegion: state.region, sourceImageId: need(state, 'imageId', 'RegisterAmi') });
+  return parseCopyAmiEvent({ ...publishing(state).copy, sourceRegion: state.region, sourceImageId: need(state, 'imageId', 'RegisterAmi') });
 }
 
 export function afterCopy(state: FarmState, result: CopyAmiResult): FarmState {
@@ -53,7 +55,7 @@ export function afterCopy(state: FarmState, result: CopyAmiResult): FarmState {
 export function lightInput(state: FarmState): LightStemcellInput {
   // The copy loop ends after its last iteration even with copies pending; a light stemcell then would lack regions.
   if (state.copied !== true) throw new FailedError(`the AMI copies of build ${state.buildId} were still pending when the copy loop ran out of iterations; run the copy-ami function again with the same AMI, then light-stemcell`);
-  return { heavyKey: need(state, 'aws', 'Prepare').key, amis: need(state, 'amis', 'CopyAmi'), failed: state.failed ?? {}, allowPartial: false, requiredRegions: [] };
+  return parseLightStemcellEvent({ heavyKey: publishing(state).key, amis: need(state, 'amis', 'CopyAmi'), failed: state.failed ?? {} });
 }
 
 export function afterLight(state: FarmState, result: LightStemcellResult): FarmState {

@@ -19,7 +19,7 @@ import { Ec2ForRegion } from '../aws/clients';
 import { eventObject, InvalidInputError, optionalBoolean, optionalString, regionList, requiredString } from '../aws/input';
 import { mapWithConcurrency } from '../aws/pool';
 import { withRetries } from '../aws/retry';
-import { putNewObject, readObjectBytes } from '../aws/s3';
+import { isSafeKey, putNewObject, readObjectBytes } from '../aws/s3';
 import { RunOptions } from '../aws/runtime';
 
 export interface LightStemcellInput extends Publication {
@@ -40,14 +40,13 @@ export interface LightStemcellResult {
   readonly alreadyWritten: boolean;
 }
 
-const S3_KEY = /^[A-Za-z0-9!_.*'()/-][A-Za-z0-9!_.*'()/+=@,:-]{0,1023}$/;
 // The farm's role may only write light-*.tgz objects.
-const LIGHT_KEY = /^([A-Za-z0-9!_.*'()/+=@,:-]{0,900}\/)?light-[A-Za-z0-9._+-]+\.tgz$/;
+const isLightKey = (key: string): boolean => isSafeKey(key) && /(^|\/)light-[A-Za-z0-9._+-]+\.tgz$/.test(key);
 
 /** Check an input event; throws InvalidInputError, before any AWS call. */
 export function parseLightStemcellEvent(event: unknown): LightStemcellInput {
   const e = eventObject(event, 'light-stemcell');
-  const heavyKey = requiredString(e, 'heavyKey', S3_KEY, 'stemcells/bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz');
+  const heavyKey = requiredString(e, 'heavyKey', isSafeKey, 'stemcells/bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz');
   const amisEvent = eventObject(e.amis, "light-stemcell 'amis'");
   const failedEvent = e.failed === undefined ? {} : eventObject(e.failed, "light-stemcell 'failed'");
   let amis: AmiMap;
@@ -58,7 +57,7 @@ export function parseLightStemcellEvent(event: unknown): LightStemcellInput {
   }
   return {
     heavyKey,
-    lightKey: optionalString(e, 'lightKey', LIGHT_KEY, 'stemcells/light-bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz (a file name light-*.tgz)'),
+    lightKey: optionalString(e, 'lightKey', isLightKey, 'stemcells/light-bosh-stemcell-1.260-aws-xen-hvm-ubuntu-jammy-go_agent.tgz (a file name light-*.tgz)'),
     amis,
     failed: Object.fromEntries(Object.entries(failedEvent).map(([r, why]) => [r, String(why)])),
     allowPartial: optionalBoolean(e, 'allowPartial', false),

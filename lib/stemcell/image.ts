@@ -11,6 +11,8 @@
 import { InvalidStemcellError } from '../errors';
 
 export const DISK_FILE = 'root.img';
+/** The name an OVA's first disk is written out under, to check it (its name inside the OVA is the builder's). */
+export const OVA_DISK_FILE = 'disk.vmdk';
 
 export type ImageLayout = 'disk' | 'ova' | 'empty' | 'other';
 

@@ -18,7 +18,7 @@ import { DigestSet, Digests } from '../digests';
 import { EnvironmentError, InvalidStemcellError } from '../errors';
 import { gunzip, readError } from '../tarball/gzip';
 import { fileRegions, readTar, TarEntry, TarRules } from '../tarball/reader';
-import { checkImageLayout, DISK_FILE, ImageEntry, imageLayout } from './image';
+import { checkImageLayout, DISK_FILE, ImageEntry, imageLayout, OVA_DISK_FILE } from './image';
 import { digestsMatch, MAX_MANIFEST_BYTES, parseManifest, StemcellManifest } from './manifest';
 
 export { orderEntries, refuseExisting, writeTarball, writeTarballToStream } from '../tarball/writer';
@@ -130,8 +130,10 @@ async function listImage(feed: Readable, what: string, diskTo: string | undefine
   const entries: ImageEntry[] = [];
   for await (const entry of readTar(gunzip(feed, what), imageRules(what))) {
     entries.push({ name: entry.path, size: entry.size, storedSize: entry.storedSize, sparse: entry.sparse !== undefined });
-    if (diskTo !== undefined && entry.path === DISK_FILE && entries.length === 1) {
-      const file = path.join(diskTo, DISK_FILE);
+    // The disk: root.img alone, or an OVA's first .vmdk (after its .ovf). The layout is checked once the manifest says which.
+    const disk = entry.path === DISK_FILE && entries.length === 1 ? DISK_FILE : entry.path.endsWith('.vmdk') && entries.length === 2 ? OVA_DISK_FILE : undefined;
+    if (diskTo !== undefined && disk !== undefined) {
+      const file = path.join(diskTo, disk);
       written.push(file);
       await writeSparse(entry, file).catch((e: NodeJS.ErrnoException) => {
         throw e.code === 'EEXIST' ? new EnvironmentError(`${file} already exists; write the disk into an empty directory`) : e;

@@ -279,6 +279,45 @@ describe('3. links inside the image never reach a file outside the stemcell', ()
   });
 });
 
+describe('an OVA disk (vSphere, vCloud) is one streamOptimized VMDK, or it is not checked', () => {
+  const asRoot = process.getuid?.() === 0 ? it : it.skip;
+  /** A vSphere stemcell whose OVA holds an .ovf and the VMDK qemu-img makes with these options. */
+  async function ovaWith(options: string): Promise<string> {
+    const work = fresh();
+    fs.writeFileSync(path.join(work, 'image.ovf'), '<?xml version="1.0"?><Envelope/>\n');
+    // A parent disk outside the stemcell, for the descriptor to name.
+    const parent = path.join(fresh(), 'parent.vmdk');
+    spawnSync('qemu-img', ['create', '-f', 'vmdk', parent, '8M']);
+    const made = spawnSync('qemu-img', ['create', '-f', 'vmdk', '-o', options.replace('PARENT', parent), path.join(work, 'image-disk1.vmdk'), '8M'], { encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`qemu-img: ${made.stderr}`);
+    const files = fs.readdirSync(work).sort((a, b) => (a.endsWith('.ovf') ? -1 : b.endsWith('.ovf') ? 1 : a.localeCompare(b)));
+    const bytes = gzipSync(spawnSync('tar', ['--create', '-C', work, ...files], { maxBuffer: 64 * 1024 * 1024 }).stdout);
+    return makeHeavyStemcell(fresh(), { infrastructure: 'vsphere', image: bytes });
+  }
+
+  asRoot.each([
+    ['names a parent disk', 'subformat=streamOptimized,backing_file=PARENT,backing_fmt=vmdk', /is not one streamOptimized VMDK \(it names a parent or other extents\)/],
+    ['is a descriptor of other files', 'subformat=monolithicFlat', /is not a sparse VMDK \(no KDMV header\)/],
+  ])('check refuses a VMDK that %s before QEMU opens it (exit 1)', async (_what, options, message) => {
+    const r = stemcell(['check', await ovaWith(options)]);
+    expect(r.err).toMatch(message);
+    expect(r.code).toBe(1);
+    expectOneLine(r);
+  });
+
+  asRoot('check reads a streamOptimized VMDK (an empty one has no partition table: exit 1)', async () => {
+    const r = stemcell(['check', await ovaWith('subformat=streamOptimized')]);
+    expect(r.err).toMatch(/does not contain a recognized partition table/);
+    expect(r.code).toBe(1);
+  });
+
+  it('boot-test still boots only raw and qcow2 disks (exit 2)', async () => {
+    const r = stemcell(['boot-test', await ovaWith('subformat=streamOptimized')]);
+    expect(r.err).toMatch(/vsphere-ova stemcells hold no disk this command reads; aws-raw, openstack-raw, openstack-qcow2 stemcells do/);
+    expect(r.code).toBe(2);
+  });
+});
+
 describe('1. one install for a whole build', () => {
   const asRoot = process.getuid?.() === 0 ? it : it.skip;
   // With nothing on PATH, every package whose tools live in /usr/bin looks missing.

@@ -23,7 +23,7 @@ import { systemClock } from '../../lib/aws/runtime';
 import { readObjectText } from '../../lib/aws/s3';
 import { farmBuild, FarmBuildClients } from '../../lib/farm/build';
 import { prepareBuild, timestampVersions } from '../../lib/farm/prepare';
-import { resultKey } from '../../lib/farm/request';
+import { resultKey } from '../../lib/farm/keys';
 import { parseBuildResult } from '../../lib/farm/result';
 import { mountsBelow } from '../../lib/scratch';
 import { FakeClock, FakeEc2 } from '../helpers/fake-ec2';
@@ -68,7 +68,7 @@ const clients = (): FarmBuildClients => ({ s3, ebs: new EBSClient({ region: REGI
 
 /** Prepare, as the runbook's first step runs it: the request lands in the stemcell bucket. */
 async function prepare(executionId: string, parameters: Record<string, unknown>): Promise<string> {
-  const state = await prepareBuild({ s3, ssm: new SSMClient({ region: REGION, credentials }) }, { region: REGION, ...BUCKETS, builderImageParameter: '/farm/builder-ami', subnetIds: ['subnet-0123456789abcdef0'] }, { executionId, parameters }, timestampVersions, systemClock);
+  const state = await prepareBuild({ s3, ssm: new SSMClient({ region: REGION, credentials }), ec2: new EC2Client({ region: REGION, credentials }) }, { region: REGION, ...BUCKETS, builderImageParameter: '/farm/builder-ami', subnetIds: ['subnet-0123456789abcdef0'] }, { executionId, parameters }, timestampVersions, systemClock);
   return state.requestUri;
 }
 

@@ -64,11 +64,17 @@ describe('runbook parameters', () => {
     [{ Infrastructures: ['aws', 'aws'] }, /^Infrastructures: lists an item twice/],
     [{ Infrastructures: 42 }, /^Infrastructures: expected a list of strings, got 42/],
     [{ Version: '../1' }, /^Version: "..\/1" is not valid/],
-    [{ OsImage: 'debian-bookworm/x/bosh-debian-bookworm-os-image.tgz' }, /^OsImage: .* is not an OS image of ubuntu-jammy/],
+    [{ OsImage: 'debian-bookworm/x/bosh-debian-bookworm-os-image.tgz' }, /^OsImage: .* is not the key of an OS image of ubuntu-jammy/],
+    [{ OsImage: 'ubuntu-jammy/../x.tgz' }, /^OsImage: "ubuntu-jammy\/..\/x.tgz" is not valid/],
+    [{ OsImage: `ubuntu-jammy/${'a/'.repeat(10)}x.tgz` }, /^OsImage: .* is not valid/],
+    [{ OsImage: `ubuntu-jammy/${'a'.repeat(127)}/${'b'.repeat(127)}/${'c'.repeat(127)}/${'d'.repeat(127)}/${'e'.repeat(127)}/${'f'.repeat(127)}/${'g'.repeat(127)}/x.tgz` }, /^OsImage: .* at most 900 characters/],
+    [{ Version: '1..2' }, /^Version: invalid stemcell version "1..2"/],
+    [{ ExtraPackages: ['a'.repeat(101)] }, /^ExtraPackages: "a{101}" is not valid/],
+    [{ '\u001b[31mEvil\nLine': 1 }, /^"\\u001b\[31mEvil\\nLine": no such parameter/],
     [{ OsImage: 'latest', ExtraPackages: ['jq'] }, /^ExtraPackages: packages are added when the OS image is built/],
     [{ OsImage: 'latest', Snapshot: '20261101T000000Z' }, /^Snapshot: a snapshot time applies when the OS image is built/],
     [{ CustomizeScript: 's3://other-bucket/customize/a.sh' }, /^CustomizeScript: upload the script to the farm's OS image bucket below customize\//],
-    [{ CustomizeScript: 's3://farm-os-images/customize/../ubuntu-jammy/x.tgz' }, /^CustomizeScript: upload the script/],
+    [{ CustomizeScript: 's3://farm-os-images/customize/../ubuntu-jammy/x.tgz' }, /^CustomizeScript: .* is not valid/],
     [{ CustomizeScript: 's3://farm-os-images/customize/a.sh', OsImage: 'latest' }, /^CustomizeScript: a script customizes the OS image as it is built/],
     [{ Snapshot: '20261399T000000Z' }, /^Snapshot: snapshot "20261399T000000Z" is not a real date/],
     [{ Snapshot: '20271101T000000Z' }, /^Snapshot: snapshot 20271101T000000Z is in the future/],
@@ -87,6 +93,15 @@ describe('runbook parameters', () => {
   ])('refuses %j, naming the parameter', (raw, message) => {
     expect(() => parse(raw)).toThrow(InvalidParameterError);
     expect(() => parse(raw)).toThrow(message);
+  });
+
+  it('refuses what is not a form', () => {
+    expect(() => parseBuildParameters(null as never, BUCKETS, NOW)).toThrow(/^parameters: expected the form as an object/);
+    expect(() => parseBuildParameters([] as never, BUCKETS, NOW)).toThrow(/^parameters: expected the form as an object/);
+  });
+
+  it('leaves who may launch the AMIs alone when nothing is published', () => {
+    expect(parse({ Infrastructures: ['openstack'], Visibility: 'public', Encrypt: true })).toMatchObject({ publishLight: false });
   });
 
   it('keeps hostile text short in its messages', () => {

@@ -2,11 +2,12 @@ import { GetParameterCommand, SSMClient, SSMServiceException } from '@aws-sdk/cl
 import { S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parsePrepareEvent, prepareBuild, PrepareConfig, timestampVersions, VersionSource } from '../../lib/farm/prepare';
-import { MAX_REQUEST_BYTES, parseBuildRequest, requestKey } from '../../lib/farm/request';
+import { requestKey } from '../../lib/farm/keys';
+import { MAX_REQUEST_BYTES, parseBuildRequest } from '../../lib/farm/request';
 import { parseBuildResult, RESULT_SCHEMA } from '../../lib/farm/result';
 import { afterCopy, lightInput, readBuildResult } from '../../lib/farm/steps';
 import { FarmState, MARKERS } from '../../lib/farm/state';
-import { FakeClock } from '../helpers/fake-ec2';
+import { FakeClock, FakeEc2, testClients } from '../helpers/fake-ec2';
 import { FakeS3 } from '../helpers/fake-s3';
 
 const CONFIG: PrepareConfig = { region: 'eu-west-1', stemcellBucket: 'farm-stemcells', osImageBucket: 'farm-os-images', builderImageParameter: '/farm/builder', subnetIds: ['subnet-0aaaaaaaaaaaaaaaa', 'subnet-0bbbbbbbbbbbbbbbb'] };
@@ -14,17 +15,22 @@ const EXECUTION = '4105a4fc-f944-11e6-9d32-0123456789ab';
 const ssmMock = mockClient(SSMClient);
 let clock: FakeClock;
 let s3: FakeS3;
-const clients = () => ({ s3: new S3Client({ region: 'eu-west-1' }), ssm: new SSMClient({ region: 'eu-west-1' }) });
+let ec2: FakeEc2;
+const clients = () => ({ s3: new S3Client({ region: 'eu-west-1' }), ssm: new SSMClient({ region: 'eu-west-1' }), ec2: testClients('eu-west-1') });
 const prepare = (parameters: Record<string, unknown> = {}, versions: VersionSource = timestampVersions, executionId = EXECUTION) =>
   prepareBuild(clients(), CONFIG, { executionId, parameters }, versions, clock);
 
 beforeEach(() => {
   clock = new FakeClock();
   s3 = new FakeS3(clock, [CONFIG.stemcellBucket, CONFIG.osImageBucket]);
+  ec2 = new FakeEc2(clock);
   ssmMock.reset();
   ssmMock.on(GetParameterCommand, { Name: '/farm/builder' }).resolves({ Parameter: { Value: 'ami-0123456789abcdef0' } });
 });
-afterEach(() => s3.mock.restore());
+afterEach(() => {
+  s3.mock.restore();
+  ec2.mock.restore();
+});
 
 describe('Prepare', () => {
   it('writes the request as a new object and hands the runbook its decisions', async () => {
@@ -106,6 +112,13 @@ describe('Prepare', () => {
     expect(s3.writes.filter((w) => w.endsWith('request.json'))).toHaveLength(1);
   });
 
+  it('refuses regions the account does not have or has not enabled, before anything is launched', async () => {
+    await expect(prepare({ Regions: ['eu-west-9'] })).rejects.toThrow(/^Regions: eu-west-9: no such region in this partition/);
+    await expect(prepare({ Regions: ['ap-east-1'] }, timestampVersions, 'e2')).rejects.toThrow(/^Regions: ap-east-1: not enabled in this account/);
+    await expect(prepare({ ExcludeRegions: ['zz-fake-9'] }, timestampVersions, 'e3')).rejects.toThrow(/^ExcludeRegions: zz-fake-9: no such region/);
+    await expect(prepare({ Regions: ['af-south-1', 'eu-central-1'] }, timestampVersions, 'e4')).resolves.toMatchObject({ publish: true });
+  });
+
   it('reads its event: the execution id and the form beside it', () => {
     expect(parsePrepareEvent({ executionId: EXECUTION, Version: '1.2' })).toEqual({ executionId: EXECUTION, parameters: { Version: '1.2' } });
     expect(() => parsePrepareEvent({ Version: '1.2' })).toThrow(/'executionId' is required/);
@@ -177,7 +190,7 @@ describe('the runbook steps after the build', () => {
     ['the result of another build', { buildId: 'other' }, /is the result of build other 1.2/],
     ['a stemcell that failed checks', { stemcells: [{ ...result().stemcells[0], checks: { passed: 1, failed: 2 } }] }, /failed 2 checks/],
     ['no snapshot of the AWS stemcell', { stemcells: [{ ...result().stemcells[0], snapshotId: undefined }] }, /gives no EBS snapshot/],
-    ['a stemcell missing', { stemcells: [{ ...result().stemcells[0], key: 'ubuntu-jammy/1.2/other.tgz' }] }, /lacks ubuntu-jammy\/1.2\/bosh-stemcell-1.2-aws/],
+    ['a stemcell missing', { stemcells: [{ ...result().stemcells[0], key: 'ubuntu-jammy/1.2/other.tgz' }] }, /names ubuntu-jammy\/1.2\/other.tgz, not the stemcells asked for/],
   ])('fails on %s', async (_, extra, message) => {
     if (extra) s3.put('farm-stemcells', state.resultKey, JSON.stringify(result(extra)));
     await expect(read()).rejects.toThrow(message);

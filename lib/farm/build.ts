@@ -141,47 +141,60 @@ async function osImageFor(clients: FarmBuildClients, request: BuildRequest, dir:
   return { file: built.tarball, sha256: digests.sha256, built: true, stages: stageTimes(built.stages) };
 }
 
-async function stemcellFor(clients: FarmBuildClients, request: BuildRequest, target: StemcellTarget, osImage: () => Promise<OsImageOutcome>, dir: string, options: FarmBuildOptions): Promise<StemcellResult> {
-  const { s3 } = clients;
-  const bucket = request.buckets.stemcellBucket;
-  const uri = `s3://${bucket}/${target.key}`;
-  const file = path.join(dir, 'out', target.fileName);
-  let stages: StageTime[] = [];
-  let checks = { passed: 0, failed: 0 };
-  let stored = await ownObject(s3, bucket, target.key, request.buildId, options.clock);
-  const reused = stored !== undefined;
+/** A stemcell as its build left it: built now (a local tarball to check and upload) or stored by an earlier run. */
+type MadeStemcell = { readonly built: { readonly tarball: string; readonly stages: StageTime[] } } | { readonly stored: StoredObject };
+
+interface StoredObject {
+  readonly sha1: string;
+  readonly bytes: number;
+  readonly checksPassed: number;
+}
+
+/** Build a stemcell, unless an earlier run of this build stored it. */
+async function makeStemcell(clients: FarmBuildClients, request: BuildRequest, target: StemcellTarget, osImage: () => Promise<OsImageOutcome>, dir: string, options: FarmBuildOptions): Promise<MadeStemcell> {
+  const stored = await ownObject(clients.s3, request.buckets.stemcellBucket, target.key, request.buildId, options.clock);
   if (stored) {
-    options.say(`${uri} was built and checked by an earlier run of this build`);
-    // Only a stemcell that passed every check is uploaded; how many, its metadata says.
-    checks = { passed: stored.checksPassed, failed: 0 };
+    options.say(`s3://${request.buckets.stemcellBucket}/${target.key} was built and checked by an earlier run of this build`);
+    return { stored };
+  }
+  const built = await buildStemcell({
+    os: request.operatingSystem,
+    infrastructure: target.infrastructure,
+    firmware: request.firmware,
+    version: request.version,
+    osImage: (await osImage()).file,
+    agentBinary: options.agentBinary,
+    outDir: path.join(dir, 'out'),
+    work: path.join(dir, 'work', `stemcell-${target.infrastructure}`),
+    packageCacheRoot: options.packageCacheRoot,
+    say: options.say,
+  });
+  return { built: { tarball: built.tarball, stages: stageTimes(built.stages) } };
+}
+
+/** Check and upload a stemcell built now, and make the snapshot of an AWS one: what it adds to result.json. */
+async function finishStemcell(clients: FarmBuildClients, request: BuildRequest, target: StemcellTarget, made: MadeStemcell, dir: string, options: FarmBuildOptions): Promise<StemcellResult> {
+  const bucket = request.buckets.stemcellBucket;
+  let stored: StoredObject;
+  let stages: StageTime[] = [];
+  if ('stored' in made) {
+    stored = made.stored;
   } else {
-    const built = await buildStemcell({
-      os: request.operatingSystem,
-      infrastructure: target.infrastructure,
-      firmware: request.firmware,
-      version: request.version,
-      osImage: (await osImage()).file,
-      agentBinary: options.agentBinary,
-      outDir: path.dirname(file),
-      work: path.join(dir, 'work', `stemcell-${target.infrastructure}`),
-      packageCacheRoot: options.packageCacheRoot,
-      say: options.say,
-    });
-    stages = stageTimes(built.stages);
-    const report = await checkTarget(built.tarball);
-    checks = { passed: report.passed, failed: report.failed };
+    stages = made.built.stages;
+    const report = await checkTarget(made.built.tarball);
     if (report.failed > 0) {
       const failures = report.results.filter((r) => !r.ok).map((r) => `${r.id} (${r.detail})`);
       throw new FailedError(`${target.fileName} failed ${report.failed} of ${report.results.length} checks, so it was not uploaded: ${failures.join('; ')}`);
     }
-    const sha1 = (await digestFile(built.tarball)).sha1;
-    await upload(s3, bucket, target.key, built.tarball, { buildId: request.buildId, sha1, checksPassed: report.passed }, options.clock);
-    options.say(`uploaded ${uri} (${report.passed} checks passed)`);
-    stored = { sha1, bytes: fs.statSync(built.tarball).size, checksPassed: report.passed };
+    const sha1 = (await digestFile(made.built.tarball)).sha1;
+    await upload(clients.s3, bucket, target.key, made.built.tarball, { buildId: request.buildId, sha1, checksPassed: report.passed }, options.clock);
+    options.say(`uploaded s3://${bucket}/${target.key} (${report.passed} checks passed)`);
+    stored = { sha1, bytes: fs.statSync(made.built.tarball).size, checksPassed: report.passed };
   }
-  const result = { infrastructure: target.infrastructure, key: target.key, sha1: stored.sha1, bytes: stored.bytes, reused, checks, stages };
+  // Only a stemcell that passed every check is uploaded; how many, its metadata says.
+  const result = { infrastructure: target.infrastructure, key: target.key, sha1: stored.sha1, bytes: stored.bytes, reused: 'stored' in made, checks: { passed: stored.checksPassed, failed: 0 }, stages };
   if (target.infrastructure !== 'aws') return result;
-  return { ...result, snapshotId: await snapshotFor(clients, request, target, file, options) };
+  return { ...result, snapshotId: await snapshotFor(clients, request, target, path.join(dir, 'out', target.fileName), options) };
 }
 
 /** The EBS snapshot of an AWS stemcell's root.img: an earlier run's, or uploaded now. */
@@ -232,8 +245,24 @@ export async function farmBuild(clients: FarmBuildClients, options: FarmBuildOpt
       // The OS image is needed only for stemcells still to build; fetched or built once.
       let osImage: Promise<OsImageOutcome> | undefined;
       const needOsImage = (): Promise<OsImageOutcome> => (osImage ??= osImageFor(clients, request, dir, options));
+      // Each stemcell is checked, uploaded and snapshotted while the next one builds (one at a time each).
       const stemcells: StemcellResult[] = [];
-      for (const target of request.stemcells) stemcells.push(await stemcellFor(clients, request, target, needOsImage, dir, options));
+      let finishing: Promise<void> = Promise.resolve();
+      let failure: { error: unknown } | undefined;
+      try {
+        for (const [index, target] of request.stemcells.entries()) {
+          if (failure) break;
+          const made = await makeStemcell(clients, request, target, needOsImage, dir, options);
+          finishing = finishing.then(async () => {
+            stemcells[index] = await finishStemcell(clients, request, target, made, dir, options);
+          });
+          finishing.catch((error: unknown) => (failure ??= { error }));
+        }
+        await finishing;
+      } finally {
+        // Nothing may still read the scratch space when it is removed.
+        await finishing.catch(() => undefined);
+      }
       const image = osImage ? await osImage : undefined;
       const result: BuildResult = {
         schema: RESULT_SCHEMA,

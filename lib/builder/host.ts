@@ -111,9 +111,10 @@ export function installHostPackages(packages: readonly string[], say: (line: str
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   // apt's output is progress: stderr, so stdout stays for results.
   const stdio: ['ignore', number, number] = ['ignore', 2, 2];
-  const update = spawnSync('apt-get', ['update'], { stdio, env });
+  const update = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update'], { stdio, env });
   if (update.error) throw new EnvironmentError(`cannot run apt-get (${update.error.message}); install ${packages.join(' ')} by hand`);
-  const result = update.status === 0 ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { stdio, env }) : update;
+  // A fresh cloud machine's own apt runs (cloud-init, apt-daily) may hold dpkg's lock for minutes: wait for it.
+  const result = update.status === 0 ? spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', ...packages], { stdio, env }) : update;
   if (result.status !== 0) throw new EnvironmentError(`apt-get could not install ${packages.join(' ')}; install them by hand and try again`);
 }
 

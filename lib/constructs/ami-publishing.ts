@@ -52,9 +52,10 @@ export class AmiPublishing extends Construct {
   constructor(scope: Construct, id: string, props: AmiPublishingProps) {
     super(scope, id);
     this.logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
-    const { partition, account } = Stack.of(this);
+    const { partition } = Stack.of(this);
     const images = `arn:${partition}:ec2:*::image/*`;
-    const snapshots = `arn:${partition}:ec2:*:${account}:snapshot/*`;
+    // Snapshot ARNs name no account: arn:<partition>:ec2:<region>::snapshot/<id>.
+    const snapshots = `arn:${partition}:ec2:*::snapshot/*`;
     const describe = (...actions: string[]): iam.PolicyStatement => new iam.PolicyStatement({ actions: actions.map((a) => `ec2:${a}`), resources: ['*'] });
 
     this.registerAmi = this.fn('RegisterAmi', {
@@ -149,7 +150,7 @@ export class AmiPublishing extends Construct {
       reason: 'AMI ids are not known before RegisterImage/CopyImage creates them, and copies land in every region; changes to existing AMIs are limited to the farm-tagged ones by condition.',
     });
     Validations.of(this).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:<AWS::AccountId>:snapshot/*]`,
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*::snapshot/*]`,
       reason: 'Snapshot ids are made per build and per region; every action on them is limited to farm-tagged snapshots by condition.',
     });
   }

@@ -171,14 +171,14 @@ export class BuildRunbook extends Construct {
     // Reads without resource-level permissions.
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['ec2:DescribeInstances', 'ec2:DescribeInstanceStatus', 'ec2:DescribeLaunchTemplateVersions', 'ssm:DescribeInstanceInformation', 'ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'],
+        actions: ['ec2:DescribeInstances', 'ec2:DescribeInstanceStatus', 'ec2:DescribeLaunchTemplateVersions', 'ssm:DescribeInstanceInformation', 'ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation', 'ssm:CancelCommand'],
         resources: ['*'],
       }),
     );
 
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Only reads that have no resource-level permissions: DescribeInstances, DescribeInstanceStatus, DescribeLaunchTemplateVersions, DescribeInstanceInformation and the Run Command invocation lists.',
+      reason: 'Actions without resource-level permissions: the reads DescribeInstances, DescribeInstanceStatus, DescribeLaunchTemplateVersions, DescribeInstanceInformation and the Run Command invocation lists, and CancelCommand (which Automation calls when BuildOnHost times out or is cancelled).',
     });
     for (const type of ['instance', 'volume', 'network-interface']) {
       Validations.of(role).acknowledge({
@@ -346,9 +346,9 @@ export class BuildRunbook extends Construct {
           name: 'ChoosePublish',
           description: 'Publishes AMIs and the light stemcell when aws was built and PublishLight is true.',
           action: 'aws:branch',
-          inputs: { Choices: [{ NextStep: 'RegisterAmi', Variable: '{{ ReadResult.Payload }}', Contains: MARKERS.publish }] },
-          isEnd: true,
+          inputs: { Choices: [{ NextStep: 'RegisterAmi', Variable: '{{ ReadResult.Payload }}', Contains: MARKERS.publish }], Default: 'Built' },
         },
+        decodeStep('Built', 'The build is done: nothing to publish.', '{{ ReadResult.Payload }}', { BuildId: ['buildId', 'String'] }, { isEnd: true }),
         {
           name: 'RegisterAmi',
           description: 'Registers the AMI from the snapshot and waits until it is available (calls register-ami again while it is pending).',
@@ -364,7 +364,6 @@ export class BuildRunbook extends Construct {
                 timeoutSeconds: LAMBDA_STEP_TIMEOUT.toSeconds(),
                 onFailure: 'Abort',
                 inputs: invoke(props.amiPublishing.registerAmi, '{{ ReadResult.Payload }}'),
-                isEnd: true,
               },
             ],
           },
@@ -385,7 +384,6 @@ export class BuildRunbook extends Construct {
                 timeoutSeconds: LAMBDA_STEP_TIMEOUT.toSeconds(),
                 onFailure: 'Abort',
                 inputs: invoke(props.amiPublishing.copyAmi, '{{ Register.Payload }}'),
-                isEnd: true,
               },
             ],
           },

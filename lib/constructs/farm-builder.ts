@@ -99,7 +99,7 @@ export class FarmBuilder extends Construct {
 
   /** Least privilege for one build: Systems Manager's agent, reads, writes of new objects only, EBS direct APIs on farm-tagged snapshots, its logs. */
   private grantBuilder(props: FarmBuilderProps): void {
-    const { partition, region, account } = Stack.of(this);
+    const { partition, region } = Stack.of(this);
     const role = this.role;
     // Systems Manager's agent: Run Command and Session Manager. These actions have no resource-level permissions.
     role.addToPrincipalPolicy(
@@ -122,6 +122,10 @@ export class FarmBuilder extends Construct {
     );
     // The code asset: this object and nothing else of the assets bucket.
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.code.bucket.arnForObjects(this.code.s3ObjectKey)] }));
+    // aws:downloadContent lists the key as a folder first; only that prefix.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.code.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [this.code.s3ObjectKey, `${this.code.s3ObjectKey}/*`] } } }),
+    );
     // HEAD of a missing key answers 404 only with ListBucket (403 otherwise), and the builder looks before it builds.
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.stemcellBucket.bucketArn, props.osImageBucket.bucketArn] }));
     // Run Command's CloudWatch output: the agent writes the command's streams into the build log group.
@@ -148,12 +152,13 @@ export class FarmBuilder extends Construct {
       }),
     );
     // EBS direct APIs: snapshots made with the farm's tag, and only those.
+    // Snapshot ARNs name no account: arn:<partition>:ec2:<region>::snapshot/<id>.
     const snapshots = `arn:${partition}:ec2:${region}::snapshot/*`;
     const ours = { StringEquals: { [`aws:ResourceTag/${AMI_TAG.managedBy}`]: MANAGED_BY } };
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ebs:StartSnapshot'], resources: [snapshots], conditions: { StringEquals: { [`aws:RequestTag/${AMI_TAG.managedBy}`]: MANAGED_BY } } }));
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:CreateTags'], resources: [snapshots], conditions: { StringEquals: { 'ec2:CreateAction': 'StartSnapshot' } } }));
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ebs:PutSnapshotBlock', 'ebs:CompleteSnapshot'], resources: [snapshots], conditions: ours }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DeleteSnapshot'], resources: [`arn:${partition}:ec2:${region}:${account}:snapshot/*`], conditions: ours }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DeleteSnapshot'], resources: [snapshots], conditions: ours }));
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }));
 
     Validations.of(role).acknowledge({
@@ -174,11 +179,7 @@ export class FarmBuilder extends Construct {
     }
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*]',
-      reason: 'Snapshot ids are made by StartSnapshot per build; every call but the start is limited to farm-tagged snapshots by condition, and the start must carry the tag.',
-    });
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:snapshot/*]',
-      reason: 'An unfinished snapshot is deleted by id, limited to farm-tagged snapshots by condition.',
+      reason: 'Snapshot ids are made by StartSnapshot per build; every call but the start (and deleting an unfinished one) is limited to farm-tagged snapshots by condition, and the start must carry the tag.',
     });
   }
 

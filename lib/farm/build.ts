@@ -10,6 +10,7 @@
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidInputError } from '../aws/input';
@@ -212,7 +213,7 @@ async function snapshotFor(clients: FarmBuildClients, request: BuildRequest, tar
     imageSha1: contents.imageDigests.sha1,
     tags: stemcellTags(stemcell, request.buildId),
     description: `${amiName(stemcell, request.buildId)} root disk`,
-    clientToken: idempotencyToken('farm-build', request.region, request.buildId, target.key),
+    clientToken: idempotencyToken('farm-build', request.region, request.buildId, target.key, randomUUID()),
     clock: options.clock,
   });
   options.say(`EBS snapshot ${upload.snapshotId} of ${target.fileName}: ${upload.changedBlocks} blocks of 512 KiB sent, ${upload.volumeSizeGiB} GiB volume`);

@@ -45,6 +45,7 @@ export function afterRegister(state: FarmState, result: RegisterAmiResult): Farm
 }
 
 export function copyInput(state: FarmState): CopyAmiInput {
+  if (state.registered !== true) throw new FailedError(`the AMI of build ${state.buildId} was not available when the register loop ran out of iterations (its snapshot may still be completing); run register-ami again, then copy-ami`);
   return parseCopyAmiEvent({ ...publishing(state).copy, sourceRegion: state.region, sourceImageId: need(state, 'imageId', 'RegisterAmi') });
 }
 

@@ -7,6 +7,7 @@
  * with the same heavy stemcell (and build id) carries on where it stopped.
  */
 import { EBSClient } from '@aws-sdk/client-ebs';
+import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { copyAmi, CopyAmiResult, parseCopyAmiEvent } from './copy-ami';
 import { markPublished } from './light-stemcell';
@@ -101,7 +102,7 @@ export async function publishLight(aws: AwsClients, options: PublishLightOptions
       imageSha1: contents.imageDigests.sha1,
       tags,
       description: `${amiName(stemcell, buildId)} root disk`,
-      clientToken: idempotencyToken('publish-light', options.region, buildId),
+      clientToken: idempotencyToken('publish-light', options.region, buildId, randomUUID()),
       clock: timing.clock,
     });
     snapshotId = upload.snapshotId;

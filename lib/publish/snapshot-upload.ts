@@ -25,7 +25,11 @@ export interface UploadOptions {
   readonly imageSha1: string;
   readonly tags: readonly Tag[];
   readonly description: string;
-  /** Same token, same snapshot: a retried StartSnapshot does not make a second one. */
+  /**
+   * Same token, same snapshot: a StartSnapshot retried within this upload does
+   * not make a second one. One per upload, never reused after a failure (EBS
+   * would hand back the failed snapshot).
+   */
   readonly clientToken: string;
   /** Blocks in flight at once. @default 16 */
   readonly concurrency?: number;
@@ -121,8 +125,11 @@ export async function uploadRootImage(heavyPath: string, region: string, ebs: EB
   } catch (e) {
     if (snapshotId) {
       const id = snapshotId;
-      await withRetries(() => ec2.send(new DeleteSnapshotCommand({ SnapshotId: id })), options.clock).catch(() => undefined);
-      if (e instanceof Error) e.message += ` (the unfinished snapshot ${id} in ${region} was deleted)`;
+      const deleted = await withRetries(() => ec2.send(new DeleteSnapshotCommand({ SnapshotId: id })), options.clock).then(
+        () => true,
+        () => false,
+      );
+      if (e instanceof Error) e.message += deleted ? ` (the unfinished snapshot ${id} in ${region} was deleted)` : ` (the unfinished snapshot ${id} in ${region} could not be deleted; the cleanup function removes it)`;
     }
     throw e;
   }

@@ -9,21 +9,30 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=../data/node.env
 source "${root}/stage-scripts/data/node.env"
 node_dir="/opt/stemcell-farm/node-${NODE_VERSION}"
+scratch=""
 
+cleanup() {
+  if [[ -n "${scratch}" ]]; then
+    rm -rf "${scratch}"
+  fi
+}
+trap cleanup EXIT
+
+# Unpacked beside its final place and renamed into it: a killed install leaves
+# no directory that looks complete.
 install_node() {
   if [[ -x "${node_dir}/bin/node" ]]; then
     return
   fi
-  local scratch
-  scratch="$(mktemp -d)"
-  # shellcheck disable=SC2064 # expand now: the trap must remove this directory
-  trap "rm -rf '${scratch}'" RETURN
+  mkdir -p "$(dirname "${node_dir}")"
+  scratch="$(mktemp -d "${node_dir}.partial-XXXXXX")"
   curl --fail --silent --show-error --location --retry 5 --output "${scratch}/node.tar.xz" "${NODE_URL}"
   echo "${NODE_SHA256}  ${scratch}/node.tar.xz" | sha256sum --check --quiet
-  mkdir -p "${scratch}/node"
+  mkdir "${scratch}/node"
   tar -xJf "${scratch}/node.tar.xz" -C "${scratch}/node" --strip-components=1 --no-same-owner
-  mkdir -p "$(dirname "${node_dir}")"
   mv "${scratch}/node" "${node_dir}"
+  rm -rf "${scratch}"
+  scratch=""
 }
 
 # The farm's region, from the instance metadata (IMDSv2): the CLI signs its calls for it.
@@ -37,6 +46,10 @@ main() {
   if [[ $# -ne 1 ]]; then
     echo "usage: farm-build.sh s3://BUCKET/builds/BUILD/request.json" >&2
     exit 2
+  fi
+  # A fresh instance is still configuring itself (and apt) when the agent comes online.
+  if command -v cloud-init >/dev/null; then
+    cloud-init status --wait >/dev/null || true
   fi
   install_node
   AWS_REGION="$(instance_region)"

@@ -27,7 +27,7 @@ function allows(statements: Statement[], action: string, resource: unknown, cond
   return statements.some((s) => list(s.Action).includes(action) && list(s.Resource).some((r) => same(r, resource)) && same(s.Condition, condition));
 }
 const IMAGES = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:*::image/*']] };
-const SNAPSHOTS = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:*:', { Ref: 'AWS::AccountId' }, ':snapshot/*']] };
+const SNAPSHOTS = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:*::snapshot/*']] };
 const OURS = { StringEquals: { 'aws:ResourceTag/managed-by': 'stemcell-farm' } };
 const LOG_WRITES = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 

@@ -89,7 +89,7 @@ describe('the build runbook, executed', () => {
   it('builds without publishing when aws is not among the infrastructures, and ends after ReadResult', async () => {
     const r = await execute({ OperatingSystem: 'debian-bookworm', Infrastructures: ['vsphere'], Version: '2.1' });
     expect(r.status).toBe('Success');
-    expect(ran(r)).toEqual(['Prepare', 'Decode', 'LaunchBuilder', 'WaitForBuilder', 'BuildOnHost', 'TerminateBuilder', 'ReadResult', 'ChoosePublish']);
+    expect(ran(r)).toEqual(['Prepare', 'Decode', 'LaunchBuilder', 'WaitForBuilder', 'BuildOnHost', 'TerminateBuilder', 'ReadResult', 'ChoosePublish', 'Built']);
     expect(r.outputs['Decode.StemcellKeys']).toEqual(['debian-bookworm/2.1/bosh-stemcell-2.1-vsphere-esxi-debian-bookworm-go_agent.tgz']);
     expect(instances()[0].state).toBe('terminated');
   });

@@ -105,7 +105,7 @@ describe('the runbook role', () => {
 
   it('has only what its steps call', () => {
     expect(actions(statements)).toEqual(
-      ['ec2:CreateTags', 'ec2:DescribeInstanceStatus', 'ec2:DescribeInstances', 'ec2:DescribeLaunchTemplateVersions', 'ec2:RunInstances', 'ec2:TerminateInstances', 'iam:PassRole', 'lambda:InvokeFunction', 'ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands', 'ssm:SendCommand'].sort(),
+      ['ec2:CreateTags', 'ec2:DescribeInstanceStatus', 'ec2:DescribeInstances', 'ec2:DescribeLaunchTemplateVersions', 'ec2:RunInstances', 'ec2:TerminateInstances', 'iam:PassRole', 'lambda:InvokeFunction', 'ssm:CancelCommand', 'ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands', 'ssm:SendCommand'].sort(),
     );
   });
 
@@ -157,10 +157,19 @@ describe('the builder', () => {
     expect(actions(statements).some((a) => a.endsWith('*') || a.includes('Delete') && !a.startsWith('ec2:DeleteSnapshot') && !a.startsWith('ec2messages:'))).toBe(false);
   });
 
-  it('reads the code asset object and nothing else of the assets bucket', () => {
+  it('reads the code asset object and nothing else of the assets bucket (listing only its key, as aws:downloadContent does first)', () => {
     const asset = withAction(statements, 's3:GetObject').filter((s) => JSON.stringify(s.Resource).includes('cdk-'));
     expect(asset).toHaveLength(1);
     expect(JSON.stringify(asset[0].Resource)).toMatch(/\.zip"/);
+    const list = withAction(statements, 's3:ListBucket').filter((s) => JSON.stringify(s.Resource).includes('cdk-'));
+    expect(list).toHaveLength(1);
+    expect(JSON.stringify(list[0].Condition)).toMatch(/"s3:prefix":\["[0-9a-f]{64}\.zip","[0-9a-f]{64}\.zip\/\*"\]/);
+  });
+
+  it('names snapshots as EC2 does, with no account in the ARN', () => {
+    for (const s of [...withAction(statements, 'ebs:StartSnapshot'), ...withAction(statements, 'ec2:DeleteSnapshot')]) {
+      expect(s.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, '::snapshot/*']] });
+    }
   });
 });
 

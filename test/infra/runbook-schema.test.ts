@@ -38,7 +38,7 @@ describe('the runbook against the SSM document schema', () => {
   it('conforms, except for aws:loop, onCancel and python3.11, which the schema does not know', () => {
     expect(loops.length).toBe(2);
     expect(cancels.length).toBe(3);
-    expect(scripts.length).toBe(2);
+    expect(scripts.length).toBe(3);
     const runtime = (i: number): string[] => [
       `/mainSteps/${i}/inputs/Runtime must be equal to one of the allowed values`,
       `/mainSteps/${i}/inputs/Runtime must match pattern "^{{[ ]{0,1}[a-zA-Z_.]+[ ]{0,1}}}$"`,

@@ -129,7 +129,7 @@ export async function uploadRootImage(heavyPath: string, region: string, ebs: EB
         () => true,
         () => false,
       );
-      if (e instanceof Error) e.message += deleted ? ` (the unfinished snapshot ${id} in ${region} was deleted)` : ` (the unfinished snapshot ${id} in ${region} could not be deleted; the cleanup function removes it)`;
+      if (e instanceof Error) e.message += deleted ? ` (the unfinished snapshot ${id} in ${region} was deleted)` : ` (the unfinished snapshot ${id} in ${region} could not be deleted; delete it by hand: aws ec2 delete-snapshot --region ${region} --snapshot-id ${id})`;
     }
     throw e;
   }

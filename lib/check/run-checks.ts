@@ -42,11 +42,11 @@ export function runChecks(view: FsView, target: string): CheckReport {
  * extracting it, or a stemcell .tgz whose disk is mounted read-only. A
  * stemcell is told from an OS image by its manifest, not by entry order.
  */
-export async function checkTarget(target: string, installHostPackages = false): Promise<CheckReport> {
+export async function checkTarget(target: string, installHostPackages = false, scratchRoot?: string): Promise<CheckReport> {
   const stat = fs.statSync(target, { throwIfNoEntry: false });
   if (!stat) throw new EnvironmentError(`${target} does not exist; give an OS image .tgz, a stemcell .tgz or a directory`);
   if (stat.isDirectory()) return runChecks(new DirectoryView(target), target);
   if (!stat.isFile()) throw new EnvironmentError(`${target} is neither a file nor a directory; give an OS image .tgz, a stemcell .tgz or a directory`);
   if (await isOsImageTarball(target)) return runChecks(await TarballView.fromFile(target), target);
-  return withStemcellRoot(target, (view) => runChecks(view, target), installHostPackages);
+  return withStemcellRoot(target, (view) => runChecks(view, target), installHostPackages, scratchRoot);
 }

@@ -9,11 +9,12 @@ import * as path from 'node:path';
 import { partitionTable, run, unpackDisk } from '../boot/disk';
 import { ensureHostPackages, requireRoot } from '../builder/host';
 import { InvalidStemcellError } from '../errors';
-import { onExit, withScratch } from '../scratch';
+import { onExit, SCRATCH_ROOT, withScratch } from '../scratch';
 import { rootPartitionOf, SECTOR_BYTES } from '../stemcell/disk-layout';
 import { DirectoryView, FsView } from './fs-view';
 
-export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) => Promise<T> | T, installHostPackages = false): Promise<T> {
+/** `scratchRoot`: where the disk is written out and mounted. @default /var/tmp */
+export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) => Promise<T> | T, installHostPackages = false, scratchRoot = SCRATCH_ROOT): Promise<T> {
   requireRoot('checking a stemcell (it mounts the image read-only)');
   ensureHostPackages(['check'], installHostPackages);
   return withScratch('check', async (scratch) => {
@@ -41,5 +42,5 @@ export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) =
     } finally {
       detach();
     }
-  });
+  }, scratchRoot);
 }

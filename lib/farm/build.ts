@@ -182,7 +182,8 @@ async function finishStemcell(clients: FarmBuildClients, request: BuildRequest, 
     stored = made.stored;
   } else {
     stages = made.built.stages;
-    const report = await checkTarget(made.built.tarball);
+    // The check's scratch space (its mounts) stays below the build's.
+    const report = await checkTarget(made.built.tarball, false, dir);
     if (report.failed > 0) {
       const failures = report.results.filter((r) => !r.ok).map((r) => `${r.id} (${r.detail})`);
       throw new FailedError(`${target.fileName} failed ${report.failed} of ${report.results.length} checks, so it was not uploaded: ${failures.join('; ')}`);

@@ -33,7 +33,8 @@ import { S3_CREDENTIALS, S3Server, startS3Server } from '../helpers/s3-server';
 
 const CLI = path.join(__dirname, '..', '..', 'bin', 'stemcell.js');
 const AGENT = path.join(__dirname, '..', 'fixtures', 'agent-stand-in', 'bosh-agent');
-const ROOT = fs.mkdtempSync('/var/tmp/stemcell-farm-e2e-');
+// Not below /var/tmp: the local build suite, running beside this one, asserts that nothing is mounted there once its commands end.
+const ROOT = fs.mkdtempSync('/var/cache/stemcell-farm-e2e-');
 const REGION = 'eu-west-1';
 const BUCKETS = { stemcellBucket: 'farm-stemcells', osImageBucket: 'farm-os-images' };
 const BUILDER_AMI = 'ami-0123456789abcdef0';

@@ -41,9 +41,17 @@ export function digestOf(data: Uint8Array | string, algorithm: OneDigest = 'sha2
   return createHash(algorithm).update(data).digest(encoding);
 }
 
-/** The base64 MD5 of a file, as S3's Content-MD5 wants it: S3 refuses an upload whose bytes do not match. */
-export async function contentMd5OfFile(file: string): Promise<string> {
+/**
+ * The digests of a file about to be uploaded, in one read: sha1 and sha256,
+ * and the base64 MD5 that S3's Content-MD5 wants (S3 refuses an upload whose
+ * bytes do not match it).
+ */
+export async function digestFileForUpload(file: string): Promise<DigestSet & { readonly contentMd5: string }> {
+  const digests = new Digests();
   const md5 = createHash('md5');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) md5.update(chunk as Buffer);
-  return md5.digest('base64');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+    digests.update(chunk as Buffer);
+    md5.update(chunk as Buffer);
+  }
+  return { ...digests.digest(), contentMd5: md5.digest('base64') };
 }

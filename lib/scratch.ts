@@ -112,6 +112,12 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Whether the process that made a scratch path (`.../stemcell-<purpose>-<pid>-XXXXXX/...`) has ended. */
+export function scratchOwnerEnded(scratchPath: string): boolean {
+  const pid = Number(/stemcell-[a-z-]+-(\d+)-/.exec(scratchPath)?.[1]);
+  return !pid || !alive(pid);
+}
+
 /**
  * Remove what dead processes left in `dir`: the entries whose name `pattern`
  * gives a pid (its first group) that no longer runs. Returns their names.

@@ -7,7 +7,7 @@ import { GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput, PutObject
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { contentMd5OfFile, digestOf } from '../digests';
+import { digestFileForUpload, digestOf } from '../digests';
 import { InvalidInputError } from './input';
 import { errorCode, withRetries } from './retry';
 import { Clock } from './runtime';
@@ -97,6 +97,8 @@ export interface NewObject {
   readonly contentType: string;
   /** x-amz-meta-*: what a later run reads back without downloading. @default - none */
   readonly metadata?: Record<string, string>;
+  /** The body's base64 MD5, when the caller has it already. @default - computed here */
+  readonly contentMd5?: string;
 }
 
 /**
@@ -107,7 +109,7 @@ export async function putNewObject(s3: S3Client, bucket: string, key: string, ob
   const isFile = typeof object.body === 'string';
   const length = isFile ? fs.statSync(object.body as string).size : (object.body as Buffer).length;
   if (length > MAX_PUT_BYTES) throw new InvalidInputError(`${isFile ? object.body : 'the object'} is ${length} bytes, over the ${MAX_PUT_BYTES} one upload takes`);
-  const md5 = isFile ? await contentMd5OfFile(object.body as string) : digestOf(object.body as Buffer, 'md5', 'base64');
+  const md5 = object.contentMd5 ?? (isFile ? (await digestFileForUpload(object.body as string)).contentMd5 : digestOf(object.body as Buffer, 'md5', 'base64'));
   try {
     await withRetries(
       () =>

@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
+import { acknowledgeBucketObjects } from './acknowledge';
 import { FarmFunction, FarmFunctionProps } from './farm-function';
 
 export interface AmiPublishingProps {
@@ -138,12 +139,13 @@ export class AmiPublishing extends Construct {
         reason: 'Only EC2 Describe* and GetImageBlockPublicAccessState are granted on *: they have no resource-level permissions.',
       });
     }
-    const bucketId = Stack.of(this).resolve((props.stemcellBucket.node.defaultChild as s3.CfnBucket).logicalId);
     for (const objects of ['*', '*light-*.tgz']) {
-      Validations.of(this.lightStemcell.role!).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${objects}]`,
-        reason: 'Objects of the stemcell bucket only: heavy stemcells are read wherever the build put them; writes are limited to light-*.tgz keys and to new objects.',
-      });
+      acknowledgeBucketObjects(
+        this.lightStemcell.role!,
+        props.stemcellBucket,
+        objects,
+        'Objects of the stemcell bucket only: heavy stemcells are read wherever the build put them; writes are limited to light-*.tgz keys and to new objects.',
+      );
     }
     Validations.of(this).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*::image/*]`,

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { RUNBOOK_PARAMETERS, RunbookParameter } from '../farm/parameters';
 import { MARKERS } from '../farm/state';
 import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
+import { acknowledgeBucketObjects } from './acknowledge';
 import { AmiPublishing } from './ami-publishing';
 import { FarmFunction } from './farm-function';
 import { BUILDER_ROOT_DEVICE, FarmBuilder } from './farm-builder';
@@ -97,7 +98,6 @@ export class BuildRunbook extends Construct {
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.stemcellBucket.bucketArn] }),
       ],
     });
-    const bucketRef = (b: s3.IBucket): string => Stack.of(this).resolve((b.node.defaultChild as s3.CfnBucket).logicalId);
     const objects: [lambda.IFunction, s3.IBucket, string, string][] = [
       [this.prepare, props.stemcellBucket, 'builds/*/request.json', 'Requests are read and written (as new objects only) below builds/<build id>/, made per build'],
       [this.prepare, props.stemcellBucket, '*/bosh-stemcell-*.tgz', 'Prepare looks whether the stemcells of the version exist, to refuse a version already built'],
@@ -106,7 +106,7 @@ export class BuildRunbook extends Construct {
     ];
     Validations.of(this.prepare.role!).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ec2:DescribeRegions has no resource-level permissions.' });
     for (const [fn, bucket, keys, reason] of objects) {
-      Validations.of(fn.role!).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${bucketRef(bucket)}.Arn>/${keys}]`, reason });
+      acknowledgeBucketObjects(fn.role!, bucket, keys, reason);
     }
 
     this.role = new iam.Role(this, 'Role', {

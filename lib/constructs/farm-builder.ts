@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { STAGE_SCRIPTS } from '../builder/host';
 import { CUSTOMIZE_PREFIX, REQUEST_URI } from '../farm/keys';
 import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
+import { acknowledgeBucketObjects } from './acknowledge';
 import { bundleBuilderCode } from './builder-code';
 
 export interface FarmBuilderProps {
@@ -165,7 +166,6 @@ export class FarmBuilder extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: "The Systems Manager agent's actions, logs:DescribeLogGroups and ec2:DescribeSnapshots have no resource-level permissions.",
     });
-    const bucketRef = (b: s3.IBucket): string => Stack.of(this).resolve((b.node.defaultChild as s3.CfnBucket).logicalId);
     const wildcardObjects: [s3.IBucket, string, string][] = [
       [props.osImageBucket, '*', `OS images are read by the key the request names (any OS image of the bucket, and customization scripts below ${CUSTOMIZE_PREFIX})`],
       [props.osImageBucket, '*/bosh-*-os-image.tgz', 'OS images are written only as new objects (if-none-match), under keys made per build'],
@@ -175,7 +175,7 @@ export class FarmBuilder extends Construct {
       [props.stemcellBucket, 'builds/*/result.json', 'the result is written only as a new object, below its build'],
     ];
     for (const [bucket, objects, reason] of wildcardObjects) {
-      Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${bucketRef(bucket)}.Arn>/${objects}]`, reason });
+      acknowledgeBucketObjects(role, bucket, objects, reason);
     }
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*]',

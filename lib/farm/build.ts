@@ -21,7 +21,7 @@ import { requireRoot } from '../builder/host';
 import { buildStemcell, requireProgram } from '../builder/stemcell';
 import { StageResult } from '../builder/stage-runner';
 import { checkTarget } from '../check/run-checks';
-import { digestFile } from '../digests';
+import { digestFile, digestFileForUpload, DigestSet } from '../digests';
 import { FailedError, UsageError } from '../errors';
 import { makeDirectories } from '../output';
 import { partialOutput, withScratch } from '../scratch';
@@ -95,11 +95,14 @@ async function ownObject(s3: S3Client, bucket: string, key: string, buildId: str
   return { sha1, bytes: head.ContentLength ?? 0, checksPassed: Number(head.Metadata?.[OBJECT_METADATA.checksPassed] ?? 0) || 0 };
 }
 
-async function upload(s3: S3Client, bucket: string, key: string, file: string, metadata: { buildId: string; sha1: string; checksPassed?: number }, clock: Clock): Promise<void> {
-  const meta: Record<string, string> = { [OBJECT_METADATA.buildId]: metadata.buildId, [OBJECT_METADATA.sha1]: metadata.sha1 };
+/** Upload a tarball this build made as a new object; returns its digests (read once, for the metadata and Content-MD5 alike). */
+async function upload(s3: S3Client, bucket: string, key: string, file: string, metadata: { buildId: string; checksPassed?: number }, clock: Clock): Promise<DigestSet> {
+  const digests = await digestFileForUpload(file);
+  const meta: Record<string, string> = { [OBJECT_METADATA.buildId]: metadata.buildId, [OBJECT_METADATA.sha1]: digests.sha1 };
   if (metadata.checksPassed !== undefined) meta[OBJECT_METADATA.checksPassed] = String(metadata.checksPassed);
-  const written = await putNewObject(s3, bucket, key, { body: file, contentType: 'application/gzip', metadata: meta }, clock);
+  const written = await putNewObject(s3, bucket, key, { body: file, contentType: 'application/gzip', metadata: meta, contentMd5: digests.contentMd5 }, clock);
   if (written === 'exists') await ownObject(s3, bucket, key, metadata.buildId, clock);
+  return digests;
 }
 
 interface OsImageOutcome {
@@ -135,8 +138,7 @@ async function osImageFor(clients: FarmBuildClients, request: BuildRequest, dir:
     packageCacheRoot: options.packageCacheRoot,
     say: options.say,
   });
-  const digests = await digestFile(built.tarball);
-  await upload(s3, bucket, key, built.tarball, { buildId: request.buildId, sha1: digests.sha1 }, options.clock);
+  const digests = await upload(s3, bucket, key, built.tarball, { buildId: request.buildId }, options.clock);
   const record = await putNewObject(s3, bucket, osImageRecordKey(key), { body: recordFileFor(built.tarball), contentType: 'application/json', metadata: { [OBJECT_METADATA.buildId]: request.buildId } }, options.clock);
   options.say(`uploaded s3://${bucket}/${key} and its build record${record === 'exists' ? ' (the record was there already)' : ''}`);
   return { file: built.tarball, sha256: digests.sha256, built: true, stages: stageTimes(built.stages) };
@@ -188,8 +190,7 @@ async function finishStemcell(clients: FarmBuildClients, request: BuildRequest, 
       const failures = report.results.filter((r) => !r.ok).map((r) => `${r.id} (${r.detail})`);
       throw new FailedError(`${target.fileName} failed ${report.failed} of ${report.results.length} checks, so it was not uploaded: ${failures.join('; ')}`);
     }
-    const sha1 = (await digestFile(made.built.tarball)).sha1;
-    await upload(clients.s3, bucket, target.key, made.built.tarball, { buildId: request.buildId, sha1, checksPassed: report.passed }, options.clock);
+    const { sha1 } = await upload(clients.s3, bucket, target.key, made.built.tarball, { buildId: request.buildId, checksPassed: report.passed }, options.clock);
     options.say(`uploaded s3://${bucket}/${target.key} (${report.passed} checks passed)`);
     stored = { sha1, bytes: fs.statSync(made.built.tarball).size, checksPassed: report.passed };
   }

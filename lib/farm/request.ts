@@ -6,7 +6,7 @@
  * field by field, as any event is.
  */
 import { isRegionName } from '../aws/identifiers';
-import { eventObject, InvalidInputError, isoTime, jsonDocument, optionalString, requiredString } from '../aws/input';
+import { eventObject, InvalidInputError, isoTime, jsonDocument, optionalString, optionalStringList, requiredString } from '../aws/input';
 import { PACKAGE_NAME, SNAPSHOT } from '../builder/os-image-settings';
 import { validateBuildId } from '../stemcell/ami';
 import { defineStemcell, Firmware, InfrastructureName, infrastructureNames, OperatingSystemName, operatingSystemNames } from '../stemcell/matrix';
@@ -58,10 +58,10 @@ export function stemcellTargets(os: string, infrastructures: readonly string[], 
 }
 
 
-function stringList(e: Record<string, unknown>, key: string, check: (item: string) => boolean): string[] {
-  const value = e[key];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !check(v))) throw new InvalidInputError(`'${key}' must be a list of valid strings, got ${JSON.stringify(value)?.slice(0, 200)}`);
-  return value as string[];
+function extraPackages(e: Record<string, unknown>): string[] {
+  const list = optionalStringList(e, 'extraPackages', (p) => PACKAGE_NAME.test(p), '["jq"]');
+  if (!list) throw new InvalidInputError("'extraPackages' is required: a list of package names, empty for none");
+  return list;
 }
 
 /** Read a request document; anything that does not fit is refused, naming the field. */
@@ -106,7 +106,7 @@ export function parseBuildRequest(text: string): BuildRequest {
     version,
     firmware,
     osImage: { build: osImage.build, key: imageKey },
-    extraPackages: stringList(e, 'extraPackages', (p) => PACKAGE_NAME.test(p)),
+    extraPackages: extraPackages(e),
     customizeScriptKey,
     snapshot: optionalString(e, 'snapshot', SNAPSHOT, '20261101T000000Z'),
     stemcells: expected,

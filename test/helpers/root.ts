@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { mountsBelow, scratchOwnerEnded } from '../../lib/scratch';
 
 /**
  * Tests that build images need root (chroots, mounts, loop devices). They fail
@@ -12,27 +13,15 @@ export function requireRootForSuite(): void {
   }
 }
 
-/** Whether the process that owns a scratch path (`.../stemcell-<purpose>-<pid>-...`) has ended. */
-function ownerEnded(scratchPath: string): boolean {
-  const m = /stemcell-[a-z-]+-(\d+)-/.exec(scratchPath);
-  if (!m) return true;
-  try {
-    process.kill(Number(m[1]), 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 /**
  * What `check` and `boot-test` processes that have ended left below /var/tmp:
  * scratch directories, mounts and loop devices. Those of live processes (a
  * suite running beside this one) are not counted.
  */
 export function scratchOfEndedProcesses(): { dirs: string[]; mounts: string[]; loops: string[] } {
-  const dirs = fs.readdirSync('/var/tmp').filter((f) => /^stemcell-(check|boot)-\d+-/.test(f) && ownerEnded(f));
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith('/var/tmp/stemcell-') && ownerEnded(m));
+  const dirs = fs.readdirSync('/var/tmp').filter((f) => /^stemcell-(check|boot)-\d+-/.test(f) && scratchOwnerEnded(f));
+  const mounts = mountsBelow('/var/tmp').filter((m) => m.startsWith('/var/tmp/stemcell-') && scratchOwnerEnded(m));
   const listed = spawnSync('losetup', ['--list', '--noheadings', '--raw', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout ?? '';
-  const loops = listed.split('\n').filter((l) => / \/var\/tmp\/stemcell-/.test(l) && ownerEnded(l)).map((l) => l.split(' ')[0]);
+  const loops = listed.split('\n').filter((l) => / \/var\/tmp\/stemcell-/.test(l) && scratchOwnerEnded(l)).map((l) => l.split(' ')[0]);
   return { dirs, mounts, loops };
 }

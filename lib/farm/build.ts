@@ -19,10 +19,11 @@ import { downloadObject, headObject, parseS3Uri, putNewObject, readObjectText } 
 import { buildOsImage, recordFileFor } from '../builder/os-image';
 import { requireRoot } from '../builder/host';
 import { buildStemcell, requireProgram } from '../builder/stemcell';
+import { StageFailedError } from '../builder/stage-runner';
 import { StageResult } from '../builder/stage-runner';
 import { checkTarget } from '../check/run-checks';
 import { digestFile, digestFileForUpload, DigestSet } from '../digests';
-import { FailedError, UsageError } from '../errors';
+import { FailedError, InterruptedError, UsageError } from '../errors';
 import { makeDirectories } from '../output';
 import { partialOutput, withScratch } from '../scratch';
 import { amiName, amiStemcellFromManifest, idempotencyToken, stemcellTags } from '../stemcell/ami';
@@ -243,44 +244,63 @@ export async function farmBuild(clients: FarmBuildClients, options: FarmBuildOpt
 
   return withScratch(
     'farm-build',
-    async (dir) => {
-      makeDirectories(path.join(dir, 'out'));
-      // The OS image is needed only for stemcells still to build; fetched or built once.
-      let osImage: Promise<OsImageOutcome> | undefined;
-      const needOsImage = (): Promise<OsImageOutcome> => (osImage ??= osImageFor(clients, request, dir, options));
-      // Each stemcell is checked, uploaded and snapshotted while the next one builds (one at a time each).
-      const stemcells: StemcellResult[] = [];
-      let finishing: Promise<void> = Promise.resolve();
-      let failure: { error: unknown } | undefined;
-      try {
-        for (const [index, target] of request.stemcells.entries()) {
-          if (failure) break;
-          const made = await makeStemcell(clients, request, target, needOsImage, dir, options);
-          finishing = finishing.then(async () => {
-            stemcells[index] = await finishStemcell(clients, request, target, made, dir, options);
-          });
-          finishing.catch((error: unknown) => (failure ??= { error }));
-        }
-        await finishing;
-      } finally {
-        // Nothing may still read the scratch space when it is removed.
-        await finishing.catch(() => undefined);
-      }
-      const image = osImage ? await osImage : undefined;
-      const result: BuildResult = {
-        schema: RESULT_SCHEMA,
-        buildId: request.buildId,
-        version: request.version,
-        osImage: { key: request.osImage.key, ...(image ? { sha256: image.sha256 } : {}), built: image?.built ?? false, stages: image?.stages ?? [] },
-        stemcells,
-        startedAt,
-        finishedAt: new Date(options.clock.now()).toISOString(),
-      };
-      const written = await putNewObject(clients.s3, bucket, resultAt, { body: Buffer.from(`${JSON.stringify(result, null, 2)}\n`), contentType: 'application/json' }, options.clock);
-      if (written === 'exists') throw new FailedError(`s3://${bucket}/${resultAt} appeared while this run built: another run of build ${request.buildId} finished first; its result stands`);
-      options.say(`wrote s3://${bucket}/${resultAt}`);
-      return result;
-    },
+    (dir) => buildIn(dir, clients, request, startedAt, options).catch((e: unknown) => {
+      throw asFarmBuildError(e);
+    }),
     options.scratchRoot,
   );
+}
+
+/**
+ * The stages' own errors speak of a work directory to resume from with
+ * --resume-from; a farm build's work directory is scratch space, gone with
+ * it, and what carries on is the same request.
+ */
+function asFarmBuildError(e: unknown): unknown {
+  const again = 'what this build stored is kept: run the same request again to carry on';
+  if (e instanceof InterruptedError) return new InterruptedError(e.signal, `interrupted (${e.signal}); mounts, loop devices and scratch space are released, and ${again}`);
+  if (e instanceof StageFailedError) return new FailedError(`stage ${e.stage ?? '(none)'} failed (the end of its log is above); ${again} after fixing the cause`);
+  return e;
+}
+
+/** The build itself, in its scratch directory: OS image, stemcells (each finished while the next builds), result.json. */
+async function buildIn(dir: string, clients: FarmBuildClients, request: BuildRequest, startedAt: string, options: FarmBuildOptions): Promise<BuildResult> {
+  const bucket = request.buckets.stemcellBucket;
+  const resultAt = resultKey(request.buildId);
+  makeDirectories(path.join(dir, 'out'));
+  // The OS image is needed only for stemcells still to build; fetched or built once.
+  let osImage: Promise<OsImageOutcome> | undefined;
+  const needOsImage = (): Promise<OsImageOutcome> => (osImage ??= osImageFor(clients, request, dir, options));
+  // Each stemcell is checked, uploaded and snapshotted while the next one builds (one at a time each).
+  const stemcells: StemcellResult[] = [];
+  let finishing: Promise<void> = Promise.resolve();
+  let failure: { error: unknown } | undefined;
+  try {
+    for (const [index, target] of request.stemcells.entries()) {
+      if (failure) break;
+      const made = await makeStemcell(clients, request, target, needOsImage, dir, options);
+      finishing = finishing.then(async () => {
+        stemcells[index] = await finishStemcell(clients, request, target, made, dir, options);
+      });
+      finishing.catch((error: unknown) => (failure ??= { error }));
+    }
+    await finishing;
+  } finally {
+    // Nothing may still read the scratch space when it is removed.
+    await finishing.catch(() => undefined);
+  }
+  const image = osImage ? await osImage : undefined;
+  const result: BuildResult = {
+    schema: RESULT_SCHEMA,
+    buildId: request.buildId,
+    version: request.version,
+    osImage: { key: request.osImage.key, ...(image ? { sha256: image.sha256 } : {}), built: image?.built ?? false, stages: image?.stages ?? [] },
+    stemcells,
+    startedAt,
+    finishedAt: new Date(options.clock.now()).toISOString(),
+  };
+  const written = await putNewObject(clients.s3, bucket, resultAt, { body: Buffer.from(`${JSON.stringify(result, null, 2)}\n`), contentType: 'application/json' }, options.clock);
+  if (written === 'exists') throw new FailedError(`s3://${bucket}/${resultAt} appeared while this run built: another run of build ${request.buildId} finished first; its result stands`);
+  options.say(`wrote s3://${bucket}/${resultAt}`);
+  return result;
 }

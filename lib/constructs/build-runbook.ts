@@ -1,4 +1,5 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -8,6 +9,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { RUNBOOK_PARAMETERS, RunbookParameter } from '../farm/parameters';
 import { MARKERS } from '../farm/state';
+import { VersionFormat } from '../farm/version-format';
 import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
 import { acknowledgeBucketObjects } from './acknowledge';
 import { AmiPublishing } from './ami-publishing';
@@ -23,9 +25,20 @@ export interface BuildRunbookProps {
   readonly osImageBucket: s3.IBucket;
   readonly stemcellBucket: s3.IBucket;
   readonly amiPublishing: AmiPublishing;
+  /** Each stemcell line's version counter (lib/farm/versions.ts). */
+  readonly versionsTable: dynamodb.ITable;
+  /** The build records; Prepare writes each build's first. */
+  readonly buildsTable: dynamodb.ITable;
+  /**
+   * Version formats of the stemcell lines that do not number `{major}.{n}` with major 1.
+   * @default - every line numbers 1.1, 1.2, ...
+   */
+  readonly versionFormats?: Readonly<Record<string, VersionFormat>>;
   /**
    * Name of the SSM parameter holding the builder AMI id, read by Prepare when
-   * the form leaves BuilderAmi empty.
+   * the form leaves BuilderAmi empty. While it does not exist (before the
+   * builder image pipeline's first image), Prepare reads Canonical's Ubuntu
+   * 24.04 parameter, and the build installs its host packages at boot.
    * @default UBUNTU_BUILDER_IMAGE_PARAMETER
    */
   readonly builderImageParameterName?: string;
@@ -63,7 +76,8 @@ export class BuildRunbook extends Construct {
     const stack = Stack.of(this);
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     const builderImageParameter = props.builderImageParameterName ?? UBUNTU_BUILDER_IMAGE_PARAMETER;
-    const parameterArn = `arn:${stack.partition}:ssm:${stack.region}:${builderImageParameter.startsWith('/aws/service/') ? '' : stack.account}:parameter${builderImageParameter}`;
+    const imageParameters = [...new Set([builderImageParameter, UBUNTU_BUILDER_IMAGE_PARAMETER])];
+    const parameterArn = (name: string): string => `arn:${stack.partition}:ssm:${stack.region}:${name.startsWith('/aws/service/') ? '' : stack.account}:parameter${name}`;
 
     this.prepare = new FarmFunction(this, 'Prepare', {
       folder: 'prepare-build',
@@ -73,7 +87,11 @@ export class BuildRunbook extends Construct {
         STEMCELL_BUCKET: props.stemcellBucket.bucketName,
         OS_IMAGE_BUCKET: props.osImageBucket.bucketName,
         BUILDER_IMAGE_PARAMETER: builderImageParameter,
+        FALLBACK_BUILDER_IMAGE_PARAMETER: builderImageParameter === UBUNTU_BUILDER_IMAGE_PARAMETER ? '' : UBUNTU_BUILDER_IMAGE_PARAMETER,
         BUILDER_SUBNET_IDS: props.builderSubnets.map((s) => s.subnetId).join(','),
+        VERSIONS_TABLE: props.versionsTable.tableName,
+        BUILDS_TABLE: props.buildsTable.tableName,
+        VERSION_FORMATS: JSON.stringify(props.versionFormats ?? {}),
       },
       logRetention,
       statements: [
@@ -81,7 +99,10 @@ export class BuildRunbook extends Construct {
         new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [props.stemcellBucket.arnForObjects('builds/*/request.json')], conditions: { StringEquals: { 's3:if-none-match': '*' } } }),
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.stemcellBucket.bucketArn, props.osImageBucket.bucketArn] }),
         new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [props.osImageBucket.arnForObjects('*')] }),
-        new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [parameterArn] }),
+        new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: imageParameters.map(parameterArn) }),
+        // Versions: read, take a number (conditional update), hold a version and record the execution (conditional puts).
+        new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [props.versionsTable.tableArn] }),
+        new iam.PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [props.buildsTable.tableArn] }),
         // Which regions the account has enabled; no resource-level permissions.
         new iam.PolicyStatement({ actions: ['ec2:DescribeRegions'], resources: ['*'] }),
       ],

@@ -5,6 +5,7 @@
  * it again for the same execution returns what the first call decided.
  */
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { EXAMPLES, isAmiId, isRegionName } from '../aws/identifiers';
@@ -22,6 +23,7 @@ import { BUILDER_INSTANCE_TYPES, BuildParameters, InvalidParameterError, parseBu
 import { AwsPublishing, FarmState } from './state';
 import { FarmBuckets, isFarmOsImageKeyOf, osImageKey, requestKey, resultKey } from './keys';
 import { BuildRequest, MAX_REQUEST_BYTES, parseBuildRequest, REQUEST_SCHEMA, stemcellTargets } from './request';
+import { recordStart } from './records';
 
 /** The stemcell line a build belongs to: versions are numbered per line. */
 export const stemcellLine = (p: Pick<BuildParameters, 'operatingSystem'>): string => p.operatingSystem;
@@ -47,6 +49,14 @@ export interface PrepareConfig extends FarmBuckets {
   readonly region: string;
   /** SSM parameter holding the builder AMI id, used when the form leaves BuilderAmi empty. */
   readonly builderImageParameter: string;
+  /**
+   * Read when builderImageParameter does not exist yet: the farm's builder
+   * image parameter appears with the pipeline's first image, and until then
+   * builds start from the stock image and install at boot.
+   */
+  readonly fallbackBuilderImageParameter?: string;
+  /** The builds table, where Prepare records the build it starts. @default - no record */
+  readonly buildsTable?: string;
   /** Subnets builders may be launched in; one is chosen per build. */
   readonly subnetIds: readonly string[];
 }
@@ -56,6 +66,8 @@ export interface PrepareClients {
   readonly ssm: SSMClient;
   /** The farm's region: which regions this account has enabled. */
   readonly ec2: EC2Client;
+  /** The builds table's (with config.buildsTable). */
+  readonly dynamodb?: DynamoDBClient;
 }
 
 export interface PrepareEvent {
@@ -91,16 +103,19 @@ async function latestOsImage(s3: S3Client, bucket: string, os: string, clock: Cl
 
 async function builderImage(ssm: SSMClient, params: BuildParameters, config: PrepareConfig, clock: Clock): Promise<string> {
   if (params.builderAmi) return params.builderAmi;
-  let value: string | undefined;
-  try {
-    value = (await withRetries(() => ssm.send(new GetParameterCommand({ Name: config.builderImageParameter })), clock)).Parameter?.Value;
-  } catch (e) {
-    if (errorCode(e) !== 'ParameterNotFound') throw e;
+  const names = [config.builderImageParameter, ...(config.fallbackBuilderImageParameter ? [config.fallbackBuilderImageParameter] : [])];
+  for (const name of names) {
+    let value: string | undefined;
+    try {
+      value = (await withRetries(() => ssm.send(new GetParameterCommand({ Name: name })), clock)).Parameter?.Value;
+    } catch (e) {
+      if (errorCode(e) !== 'ParameterNotFound') throw e;
+      continue;
+    }
+    if (!value || !isAmiId(value)) throw new FailedError(`the builder image parameter ${name} holds ${value === undefined ? 'nothing' : JSON.stringify(value.slice(0, 80))}, not an AMI id; give BuilderAmi, or fix the parameter`);
+    return value;
   }
-  if (!value || !isAmiId(value)) {
-    throw new FailedError(`the builder image parameter ${config.builderImageParameter} holds ${value === undefined ? 'nothing' : JSON.stringify(value.slice(0, 80))}, not an AMI id; give BuilderAmi, or fix the parameter`);
-  }
-  return value;
+  throw new FailedError(`no builder image: no parameter ${names.join(' nor ')} exists; give BuilderAmi, or run the builder image pipeline`);
 }
 
 /** The runbook's state after Prepare: what the launch, the build and the publishing steps need. */
@@ -175,6 +190,7 @@ export async function prepareBuild(clients: PrepareClients, config: PrepareConfi
   if (stored !== undefined) {
     const request = parseBuildRequest(stored);
     const previous = jsonDocument(stored, `s3://${config.stemcellBucket}/${storedKey}`, MAX_REQUEST_BYTES);
+    await recordBuild(clients, config, request, clock);
     return initialState(request, parseBuildParameters(eventObject(previous.form, "the stored request's 'form'"), buckets, Date.parse(request.createdAt)), parseLaunch(previous.launch, config));
   }
 
@@ -242,5 +258,26 @@ export async function prepareBuild(clients: PrepareClients, config: PrepareConfi
   const written = await putNewObject(clients.s3, config.stemcellBucket, storedKey, { body: Buffer.from(`${JSON.stringify(body, null, 2)}\n`), contentType: 'application/json' }, clock);
   // A Prepare of the same execution raced this one: take its decisions.
   if (written === 'exists') return prepareBuild(clients, config, event, versions, clock);
+  await recordBuild(clients, config, request, clock);
   return initialState(request, params, launch);
+}
+
+/** The build's record, InProgress, once its version and request exist (written again by a retried Prepare). */
+async function recordBuild(clients: PrepareClients, config: PrepareConfig, request: BuildRequest, clock: Clock): Promise<void> {
+  if (!config.buildsTable || !clients.dynamodb) return;
+  await recordStart(
+    clients.dynamodb,
+    config.buildsTable,
+    {
+      executionId: request.executionId,
+      line: stemcellLine(request),
+      version: request.version,
+      status: 'InProgress',
+      startedAt: request.createdAt,
+      requestKey: requestKey(request.buildId),
+      stemcellKeys: request.stemcells.map((s) => s.key),
+      osImageKey: request.osImage.key,
+    },
+    clock,
+  );
 }

@@ -38,3 +38,17 @@ export function versionFormatProblem(f: VersionFormat): string | undefined {
   }
   return undefined;
 }
+
+/** Each line's format, as the stack passes them to Prepare (JSON of line -> format), checked again. */
+export function parseVersionFormats(json: string): Record<string, VersionFormat> {
+  const raw: unknown = JSON.parse(json);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('VERSION_FORMATS must be a JSON object of line -> {format, major}');
+  const out: Record<string, VersionFormat> = {};
+  for (const [line, value] of Object.entries(raw)) {
+    const f = value as VersionFormat;
+    const problem = typeof f?.format === 'string' ? versionFormatProblem(f) : 'format is missing';
+    if (problem) throw new Error(`VERSION_FORMATS ${line}: ${problem}`);
+    out[line] = { format: f.format, major: f.major };
+  }
+  return out;
+}

@@ -4,6 +4,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AmiPublishing } from '../constructs/ami-publishing';
 import { BuilderAccess } from '../constructs/builder-access';
+import { BuildHistory } from '../constructs/build-history';
+import { BuildNotifications } from '../constructs/build-notifications';
 import { BuildRunbook } from '../constructs/build-runbook';
 import { FarmBuilder } from '../constructs/farm-builder';
 import { FarmBuckets } from '../constructs/farm-buckets';
@@ -33,6 +35,11 @@ export interface StemcellFarmStackProps extends StackProps {
    * @default Duration.hours(4)
    */
   readonly maxBuildTime?: Duration;
+  /**
+   * An email address to subscribe to build notifications.
+   * @default - none (subscribe to the NotificationTopicArn output yourself)
+   */
+  readonly notificationEmail?: string;
 }
 
 /** The build farm: network, builder access, buckets, the AMI Lambdas, the builder and the build runbook. */
@@ -43,6 +50,8 @@ export class StemcellFarmStack extends Stack {
   readonly amiPublishing: AmiPublishing;
   readonly builder: FarmBuilder;
   readonly runbook: BuildRunbook;
+  readonly history: BuildHistory;
+  readonly notifications: BuildNotifications;
 
   constructor(scope: Construct, id: string, props: StemcellFarmStackProps = {}) {
     super(scope, id, { description: 'Stemcell Farm: builds custom BOSH stemcells', ...props });
@@ -69,16 +78,28 @@ export class StemcellFarmStack extends Stack {
       // A key pair is for SSH, which needs ingress too; Session Manager needs neither.
       keyPair: props.sshIngressCidr ? this.access.keyPair : undefined,
     });
+    this.history = new BuildHistory(this, 'History');
     this.runbook = new BuildRunbook(this, 'BuildRunbook', {
       builder: this.builder,
       builderSubnets: this.network.vpc.selectSubnets(this.network.builderSubnets).subnets,
       osImageBucket: this.buckets.osImageBucket,
       stemcellBucket: this.buckets.stemcellBucket,
       amiPublishing: this.amiPublishing,
+      versionsTable: this.history.versionsTable,
+      buildsTable: this.history.buildsTable,
+    });
+    this.notifications = new BuildNotifications(this, 'Notifications', {
+      runbookName: this.runbook.document.ref,
+      buildsTable: this.history.buildsTable,
+      stemcellBucket: this.buckets.stemcellBucket,
+      email: props.notificationEmail,
     });
 
     new CfnOutput(this, 'BuildRunbookName', { value: this.runbook.document.ref, description: 'Systems Manager > Automation > Execute automation > Owned by me: this runbook' });
     new CfnOutput(this, 'BuildLogGroupName', { value: this.builder.logGroup.logGroupName, description: 'Full logs of the builds (the BuildOnHost step), one stream per command' });
+    new CfnOutput(this, 'BuildsTableName', { value: this.history.buildsTable.tableName, description: 'The build records: one item per execution, indexes ByLine and ByMonth' });
+    new CfnOutput(this, 'VersionsTableName', { value: this.history.versionsTable.tableName, description: 'Version counters per stemcell line' });
+    new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn, description: 'Build notifications: aws sns subscribe --protocol email --topic-arn <this> --notification-endpoint you@example.com' });
     new CfnOutput(this, 'OsImageBucketName', { value: this.buckets.osImageBucket.bucketName });
     new CfnOutput(this, 'StemcellBucketName', { value: this.buckets.stemcellBucket.bucketName });
     new CfnOutput(this, 'BuilderSecurityGroupId', { value: this.access.securityGroup.securityGroupId });

@@ -1,0 +1,23 @@
+/**
+ * Lambda entry of build-status: the build runbook's status events
+ * (EventBridge) complete the build's record and notify the farm's topic. The
+ * work is in lib/farm/build-status.ts; the stack sets the environment.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { systemClock } from '../../lib/aws/runtime';
+import { buildStatus, BuildStatusResult } from '../../lib/farm/build-status';
+
+const clients = { ssm: new SSMClient({ maxAttempts: 1 }), s3: new S3Client({ maxAttempts: 1 }), dynamodb: new DynamoDBClient({ maxAttempts: 1 }), sns: new SNSClient({ maxAttempts: 1 }) };
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set; the farm stack sets it`);
+  return value;
+}
+
+export async function handler(event: unknown): Promise<BuildStatusResult> {
+  return buildStatus(clients, { runbookName: env('RUNBOOK_NAME'), buildsTable: env('BUILDS_TABLE'), stemcellBucket: env('STEMCELL_BUCKET'), topicArn: env('TOPIC_ARN') }, event, systemClock);
+}

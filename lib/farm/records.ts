@@ -1,0 +1,154 @@
+/**
+ * Build records: one item per runbook execution in the builds table, written
+ * when Prepare has chosen the version (status InProgress) and completed when
+ * the execution ends (by the build-status function, from the execution, its
+ * result.json and its light stemcell). Queryable by line and by time through
+ * the table's two indexes; the table's layout is declared here and the
+ * construct builds the table from it.
+ */
+import { AttributeValue, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { errorCode, withRetries } from '../aws/retry';
+import { Clock } from '../aws/runtime';
+import { CheckSummary, StageTime } from './result';
+
+/** The builds table: its key and its indexes (by line, and by month for "since"). */
+export const BUILDS_TABLE = {
+  partitionKey: 'executionId',
+  indexes: {
+    byLine: { name: 'ByLine', partitionKey: 'line', sortKey: 'startedAt' },
+    byMonth: { name: 'ByMonth', partitionKey: 'startedMonth', sortKey: 'startedAt' },
+  },
+} as const;
+
+/** Terminal statuses of an Automation execution, as its status events name them. */
+export const FINAL_STATUSES = ['Success', 'Failed', 'TimedOut', 'Cancelled'] as const;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+export type BuildStatus = 'InProgress' | FinalStatus;
+
+export interface BuildRecord {
+  readonly executionId: string;
+  /** The stemcell line (operating system); 'unknown' when the form named none that exists. */
+  readonly line: string;
+  /** Absent when the build failed before a version was taken. */
+  readonly version?: string;
+  readonly status: BuildStatus;
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly durationSeconds?: number;
+  readonly failedStep?: string;
+  readonly failure?: string;
+  readonly requestKey?: string;
+  readonly stemcellKeys?: readonly string[];
+  readonly osImageKey?: string;
+  readonly snapshotId?: string;
+  /** Region -> AMI id, from the light stemcell. */
+  readonly amis?: Readonly<Record<string, string>>;
+  readonly lightKey?: string;
+  /** Over every stemcell of the build. */
+  readonly checks?: CheckSummary;
+  /** Stage -> seconds: the OS image's stages, then each stemcell's (summed over stemcells). */
+  readonly stageSeconds?: Readonly<Record<string, number>>;
+}
+
+/** YYYY-MM of an ISO time: the partition of the by-month index. */
+export const monthOf = (iso: string): string => iso.slice(0, 7);
+
+/** Stage durations of a build: each stage once, summed over the stemcells that ran it. */
+export function stageSeconds(osImage: readonly StageTime[], stemcells: readonly (readonly StageTime[])[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { stage, seconds } of [...osImage, ...stemcells.flat()]) out[stage] = Math.round(((out[stage] ?? 0) + seconds) * 10) / 10;
+  return out;
+}
+
+const S = (v: string): AttributeValue => ({ S: v });
+const N = (v: number): AttributeValue => ({ N: String(v) });
+
+/** The record as a DynamoDB item (absent fields are left out, never written empty). */
+export function recordItem(r: BuildRecord): Record<string, AttributeValue> {
+  const item: Record<string, AttributeValue> = { executionId: S(r.executionId), line: S(r.line), status: S(r.status), startedAt: S(r.startedAt), startedMonth: S(monthOf(r.startedAt)) };
+  const strings = ['version', 'endedAt', 'failedStep', 'failure', 'requestKey', 'osImageKey', 'snapshotId', 'lightKey'] as const;
+  for (const k of strings) if (r[k] !== undefined) item[k] = S(r[k]!);
+  if (r.durationSeconds !== undefined) item.durationSeconds = N(r.durationSeconds);
+  if (r.stemcellKeys) item.stemcellKeys = { L: r.stemcellKeys.map(S) };
+  if (r.amis) item.amis = { M: Object.fromEntries(Object.entries(r.amis).map(([k, v]) => [k, S(v)])) };
+  if (r.checks) item.checks = { M: { passed: N(r.checks.passed), failed: N(r.checks.failed) } };
+  if (r.stageSeconds) item.stageSeconds = { M: Object.fromEntries(Object.entries(r.stageSeconds).map(([k, v]) => [k, N(v)])) };
+  return item;
+}
+
+/** A record read back from the table (for the CLI and the status function), tolerant of fields it does not know. */
+export function recordFromItem(item: Record<string, AttributeValue>): BuildRecord {
+  const s = (k: string): string | undefined => item[k]?.S;
+  const n = (v: AttributeValue | undefined): number | undefined => (v?.N === undefined ? undefined : Number(v.N));
+  const map = <T>(v: AttributeValue | undefined, f: (a: AttributeValue) => T | undefined): Record<string, T> | undefined =>
+    v?.M ? Object.fromEntries(Object.entries(v.M).flatMap(([k, a]) => (f(a) === undefined ? [] : [[k, f(a) as T]]))) : undefined;
+  const checks = item.checks?.M;
+  return {
+    executionId: s('executionId')!,
+    line: s('line') ?? 'unknown',
+    status: (s('status') ?? 'InProgress') as BuildStatus,
+    startedAt: s('startedAt') ?? '',
+    ...Object.fromEntries((['version', 'endedAt', 'failedStep', 'failure', 'requestKey', 'osImageKey', 'snapshotId', 'lightKey'] as const).flatMap((k) => (s(k) === undefined ? [] : [[k, s(k)]]))),
+    ...(n(item.durationSeconds) !== undefined ? { durationSeconds: n(item.durationSeconds) } : {}),
+    ...(item.stemcellKeys?.L ? { stemcellKeys: item.stemcellKeys.L.flatMap((v) => (v.S === undefined ? [] : [v.S])) } : {}),
+    ...(item.amis?.M ? { amis: map(item.amis, (a) => a.S) } : {}),
+    ...(checks ? { checks: { passed: n(checks.passed) ?? 0, failed: n(checks.failed) ?? 0 } } : {}),
+    ...(item.stageSeconds?.M ? { stageSeconds: map(item.stageSeconds, (a) => n(a)) } : {}),
+  };
+}
+
+/**
+ * Prepare's record of a build it is starting. A retried Prepare writes it
+ * again; a record the build's end already completed is left as it is.
+ */
+export async function recordStart(dynamodb: DynamoDBClient, table: string, record: BuildRecord, clock: Clock): Promise<void> {
+  try {
+    await withRetries(
+      () =>
+        dynamodb.send(
+          new PutItemCommand({
+            TableName: table,
+            Item: recordItem(record),
+            ConditionExpression: 'attribute_not_exists(executionId) OR #status = :inProgress',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':inProgress': S('InProgress') },
+          }),
+        ),
+      clock,
+    );
+  } catch (e) {
+    if (errorCode(e) !== 'ConditionalCheckFailedException') throw e;
+  }
+}
+
+/** The record of a finished build, replacing what Prepare wrote. */
+export async function recordEnd(dynamodb: DynamoDBClient, table: string, record: BuildRecord, clock: Clock): Promise<void> {
+  await withRetries(() => dynamodb.send(new PutItemCommand({ TableName: table, Item: recordItem(record) })), clock);
+}
+
+/** A line's records, newest first, started at or after `since` (ISO). */
+export async function buildsOfLine(dynamodb: DynamoDBClient, table: string, line: string, since: string, clock: Clock): Promise<BuildRecord[]> {
+  const index = BUILDS_TABLE.indexes.byLine;
+  const records: BuildRecord[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await withRetries(
+      () =>
+        dynamodb.send(
+          new QueryCommand({
+            TableName: table,
+            IndexName: index.name,
+            KeyConditionExpression: '#line = :line AND #started >= :since',
+            ExpressionAttributeNames: { '#line': index.partitionKey, '#started': index.sortKey },
+            ExpressionAttributeValues: { ':line': S(line), ':since': S(since) },
+            ScanIndexForward: false,
+            ExclusiveStartKey: start,
+          }),
+        ),
+      clock,
+    );
+    records.push(...(page.Items ?? []).map(recordFromItem));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return records;
+}

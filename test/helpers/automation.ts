@@ -51,6 +51,10 @@ export interface ExecutionResult {
   readonly steps: StepRecord[];
   readonly outputs: Record<string, Value>;
   readonly failure?: string;
+  /** Every parameter, given or defaulted, as the execution ran with it. */
+  readonly parameters: Record<string, Value>;
+  readonly startedAt: number;
+  readonly endedAt: number;
 }
 
 export interface AutomationEnvironment {
@@ -183,6 +187,7 @@ export class AutomationExecution {
   }
 
   async run(): Promise<ExecutionResult> {
+    const startedAt = Date.now();
     const main = this.document.mainSteps;
     const names = main.map((s) => s.name);
     let index = 0;
@@ -224,7 +229,8 @@ export class AutomationExecution {
     }
     const outputs: Record<string, Value> = {};
     for (const name of this.document.outputs ?? []) if (this.values.has(name)) outputs[name] = this.values.get(name)!;
-    return { status: failure?.status ?? 'Success', steps: this.steps, outputs, failure: failure?.message };
+    const parameters = Object.fromEntries(Object.keys(this.document.parameters ?? {}).map((name) => [name, this.values.get(name)!]));
+    return { status: failure?.status ?? 'Success', steps: this.steps, outputs, failure: failure?.message, parameters, startedAt, endedAt: Date.now() };
   }
 
   /** After a cancel: the onCancel target and what follows it, for at most two minutes. */

@@ -113,7 +113,9 @@ class Parser {
 
   /** An operand of a condition: a value or an attribute of the item. */
   operand(item: Item | undefined): AttributeValue | undefined {
-    return this.peek()?.kind === 'value' ? this.value() : item?.[this.path()];
+    if (this.peek()?.kind === 'value') return this.value();
+    const attribute = this.path();
+    return item?.[attribute];
   }
 
   condition(item: Item | undefined): boolean {

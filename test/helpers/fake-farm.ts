@@ -9,8 +9,9 @@
  * stores the stemcells and an EBS snapshot, and writes result.json.
  */
 import * as EC2 from '@aws-sdk/client-ec2';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import * as SSM from '@aws-sdk/client-ssm';
-import { GetCommandInvocationCommand, GetParameterCommand, DescribeInstanceInformationCommand, SendCommandCommand, SendCommandCommandInput, SSMClient, SSMServiceException } from '@aws-sdk/client-ssm';
+import { AutomationExecution as SsmAutomationExecution, GetAutomationExecutionCommand, GetCommandInvocationCommand, GetParameterCommand, DescribeInstanceInformationCommand, SendCommandCommand, SendCommandCommandInput, SSMClient, SSMServiceException } from '@aws-sdk/client-ssm';
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -23,7 +24,8 @@ import { BuildResult, RESULT_SCHEMA } from '../../lib/farm/result';
 import { digestOf } from '../../lib/digests';
 import { amiStemcellFromManifest, stemcellTags } from '../../lib/stemcell/ami';
 import { readStemcellTarball } from '../../lib/stemcell/tarball';
-import { AutomationEnvironment } from './automation';
+import { AutomationEnvironment, ExecutionResult, Value } from './automation';
+import { FakeDynamoDB, schemaOf } from './fake-dynamodb';
 import { Deployment, physicalId, resolveIntrinsics } from './cfn';
 import { ACCOUNT, FakeEc2 } from './fake-ec2';
 import { FakeS3 } from './fake-s3';
@@ -54,6 +56,11 @@ export class FakeFarm {
   readonly parameters = new Map<string, string>();
   readonly stemcellBucket: string;
   readonly osImageBucket: string;
+  /** The stack's DynamoDB tables, by logical id prefix: Versions and Builds. */
+  readonly dynamodb = new FakeDynamoDB();
+  readonly sns = mockClient(SNSClient);
+  /** Executions that ended, as GetAutomationExecution reports them. */
+  readonly executions = new Map<string, SsmAutomationExecution>();
   private readonly workDir = tempDir('fake-farm-');
 
   constructor(
@@ -67,7 +74,77 @@ export class FakeFarm {
     this.osImageBucket = bucketOf('BucketsOsImages');
     this.s3 = makeS3([this.stemcellBucket, this.osImageBucket]);
     this.parameters.set('/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id', BUILDER_AMI);
+    for (const [id, r] of Object.entries(this.template.Resources)) {
+      if (r.Type === 'AWS::DynamoDB::Table') this.dynamodb.addTable(physicalId(this.template, DEPLOYMENT, id), schemaOf(r as never));
+    }
+    this.sns.on(PublishCommand).callsFake(async (input) => {
+      const topic = Object.keys(this.template.Resources).find((id) => this.template.Resources[id].Type === 'AWS::SNS::Topic' && physicalId(this.template, DEPLOYMENT, id) === input.TopicArn);
+      if (!topic) throw new Error(`NotFound: Topic does not exist: ${input.TopicArn}`);
+      if (input.Subject !== undefined && (input.Subject.length > 100 || /[^\x20-\x7e]/.test(input.Subject))) throw new Error('InvalidParameter: Subject must be ASCII, at most 100 characters');
+      return { MessageId: `msg-${this.sns.commandCalls(PublishCommand).length}` };
+    });
     this.wireSsm();
+  }
+
+  /** A table's physical name, by the logical id's prefix (HistoryVersions, HistoryBuilds). */
+  tableName(prefix: string): string {
+    const id = Object.keys(this.template.Resources).find((i) => i.startsWith(prefix) && this.template.Resources[i].Type === 'AWS::DynamoDB::Table');
+    if (!id) throw new Error(`no table ${prefix}*`);
+    return physicalId(this.template, DEPLOYMENT, id);
+  }
+
+  /**
+   * The execution has ended: Systems Manager keeps it (GetAutomationExecution)
+   * and EventBridge sends its status event, shaped as AWS documents it, to the
+   * targets of every rule of the template whose pattern matches it.
+   */
+  async executionEnded(executionId: string, r: ExecutionResult): Promise<unknown[]> {
+    const documentName = physicalId(this.template, DEPLOYMENT, Object.entries(this.template.Resources).find(([, x]) => x.Type === 'AWS::SSM::Document' && x.Properties.DocumentType === 'Automation')![0]);
+    const asList = (v: Value): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'object' && v !== null ? [JSON.stringify(v)] : [String(v)]);
+    const outputs: Record<string, string[]> = {};
+    for (const name of ['Decode.Version', 'Decode.StemcellKeys', 'Published.Amis', 'Published.LightStemcellKey']) {
+      outputs[name] = name in r.outputs ? asList(r.outputs[name]) : ['No output available yet because the step is not successfully executed'];
+    }
+    this.executions.set(executionId, {
+      AutomationExecutionId: executionId,
+      DocumentName: documentName,
+      DocumentVersion: '1',
+      AutomationExecutionStatus: r.status,
+      ExecutionStartTime: new Date(r.startedAt),
+      ExecutionEndTime: new Date(r.endedAt),
+      Parameters: Object.fromEntries(Object.entries(r.parameters).map(([k, v]) => [k, asList(v)])),
+      Outputs: outputs,
+      FailureMessage: r.failure,
+      StepExecutions: r.steps.map((step) => ({
+        StepName: step.name,
+        Action: step.action,
+        StepStatus: step.status,
+        ExecutionStartTime: new Date(step.startedAt),
+        ...(step.endedAt ? { ExecutionEndTime: new Date(step.endedAt) } : {}),
+        ...(step.failure ? { FailureMessage: step.failure } : {}),
+      })),
+    });
+    const fmt = (ms: number) => new Date(ms).toLocaleString('en-US', { timeZone: 'UTC', month: 'short', day: 'numeric', year: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit' });
+    const event = {
+      version: '0',
+      id: 'd290ece9-1088-4383-9df6-cd5b4ac42b99',
+      'detail-type': 'EC2 Automation Execution Status-change Notification',
+      source: 'aws.ssm',
+      account: DEPLOYMENT.account,
+      time: new Date(r.endedAt).toISOString().replace(/\.\d+Z$/, 'Z'),
+      region: REGION,
+      resources: [`arn:aws:ssm:${REGION}:${DEPLOYMENT.account}:automation-execution/${executionId}`, `arn:aws:ssm:${REGION}:${DEPLOYMENT.account}:automation-definition/${documentName}:1`],
+      detail: { ExecutionId: executionId, Definition: documentName, DefinitionVersion: 1.0, Status: r.status, StartTime: fmt(r.startedAt), EndTime: fmt(r.endedAt), Time: r.endedAt - r.startedAt, ExecutedBy: `arn:aws:sts::${DEPLOYMENT.account}:assumed-role/operator/session` },
+    };
+    const results: unknown[] = [];
+    for (const rule of Object.values(this.template.Resources).filter((x) => x.Type === 'AWS::Events::Rule')) {
+      const pattern = resolveIntrinsics(rule.Properties.EventPattern, this.template, DEPLOYMENT);
+      if (!matchesPattern(event, pattern)) continue;
+      for (const target of rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[]) {
+        results.push(await this.invoke(physicalId(this.template, DEPLOYMENT, target.Arn['Fn::GetAtt'][0]), event));
+      }
+    }
+    return results;
   }
 
   readonly s3: FakeS3;
@@ -90,6 +167,11 @@ export class FakeFarm {
       const value = this.parameters.get(input.Name!);
       if (value === undefined) throw ssmError('ParameterNotFound', `Parameter ${input.Name} not found.`);
       return { Parameter: { Name: input.Name, Type: 'String', Value: value, DataType: 'aws:ec2:image', Version: 1 } };
+    });
+    this.ssm.on(GetAutomationExecutionCommand).callsFake(async (input) => {
+      const execution = this.executions.get(input.AutomationExecutionId!);
+      if (!execution) throw ssmError('AutomationExecutionNotFoundException', `Automation execution ${input.AutomationExecutionId} not found`);
+      return { AutomationExecution: structuredClone(execution) };
     });
     this.ssm.on(DescribeInstanceInformationCommand).callsFake(async (input: SSM.DescribeInstanceInformationCommandInput) => {
       const ids: string[] = input.InstanceInformationFilterList?.find((f) => f.key === 'InstanceIds')?.valueSet ?? [];
@@ -212,8 +294,18 @@ export class FakeFarm {
   }
 
   cleanUp(): void {
+    this.dynamodb.restore();
+    this.sns.restore();
     fs.rmSync(this.workDir, { recursive: true, force: true });
   }
+}
+
+/** EventBridge's matching of the patterns the farm uses: every field of the pattern present, its value one of the listed ones. */
+export function matchesPattern(event: unknown, pattern: unknown): boolean {
+  if (Array.isArray(pattern)) return pattern.some((p) => (typeof p === 'object' && p !== null ? false : p === event));
+  if (typeof pattern !== 'object' || pattern === null) throw new Error(`event pattern: ${JSON.stringify(pattern)} is not a list or an object`);
+  if (typeof event !== 'object' || event === null) return false;
+  return Object.entries(pattern).every(([k, p]) => matchesPattern((event as Record<string, unknown>)[k], p));
 }
 
 /** Settle a promise while fake time runs: to the next timer when one is due, or a real turn of the event loop while I/O is pending. */

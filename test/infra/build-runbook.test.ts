@@ -5,7 +5,9 @@
  * fakes. Time is fake: a two-hour copy costs milliseconds.
  */
 import { RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { PublishCommand } from '@aws-sdk/client-sns';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
+import { BuildRecord, recordFromItem } from '../../lib/farm/records';
 import { AutomationExecution, ExecutionResult, Value } from '../helpers/automation';
 import { awsError, COMMERCIAL_REGIONS, FakeEc2 } from '../helpers/fake-ec2';
 import { BUILDER_AMI, FakeFarm } from '../helpers/fake-farm';
@@ -40,6 +42,8 @@ async function execute(parameters: Record<string, Value> = {}, cancelAt?: string
 }
 
 const ran = (r: ExecutionResult): string[] => r.steps.map((s) => s.name);
+const record = (executionId: string): BuildRecord | undefined => farm.dynamodb.items(farm.tableName('HistoryBuilds')).map(recordFromItem).find((x) => x.executionId === executionId);
+const published = () => farm.sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
 const instances = () => [...ec2.instances.values()];
 
 describe('the build runbook, executed', () => {
@@ -138,6 +142,10 @@ describe('the build runbook, executed', () => {
       expect(order[order.length - 1]).toBe('TerminateAfterFailure');
       expect(ec2.mock.commandCalls(TerminateInstancesCommand).at(-1)!.args[0].input.InstanceIds).toEqual([instances()[0].instanceId]);
     }
+    // The status event records the failure, naming the step, and tells the topic.
+    await farm.executionEnded(EXECUTION, r);
+    expect(record(EXECUTION)).toMatchObject({ line: 'ubuntu-jammy', version: '1.300', status: r.status, failedStep: step });
+    expect(published().at(-1)!.Subject).toMatch(new RegExp(`^Stemcell Farm: ubuntu-jammy 1\\.300 (FAILED|TIMED OUT) at ${step}$`));
   });
 
   it.each(['WaitForBuilder', 'BuildOnHost', 'TerminateBuilder', 'ReadResult', 'RegisterAmi', 'CopyAmi', 'LightStemcell'])('a cancel during %s ends cancelled with the builder terminated and nothing later run', async (step) => {
@@ -146,6 +154,8 @@ describe('the build runbook, executed', () => {
     const order = ran(r);
     expect(order.slice(order.indexOf(step) + 1).filter((s) => s !== 'TerminateAfterFailure')).toEqual([]);
     expect(instances()[0].state).toBe('terminated');
+    await farm.executionEnded(EXECUTION, r);
+    expect(record(EXECUTION)).toMatchObject({ version: '1.301', status: 'Cancelled' });
   });
 
   it.each([
@@ -173,3 +183,78 @@ describe('the build runbook, executed', () => {
     expect(() => new AutomationExecution(farm.runbook(), { Regions: ['mars-1'] }, farm.environment(EXECUTION))).toThrow(/Regions/);
   });
 });
+
+describe('versions, records and notifications of executed builds', () => {
+  const SECOND = '4105a4fc-f944-11e6-9d32-0123456789ac';
+  const run = (executionId: string, parameters: Record<string, Value>) => new AutomationExecution(farm.runbook(), parameters, farm.environment(executionId)).run();
+
+  it('numbers a build, records it as it starts and completes the record from the status event on success', async () => {
+    const r = await run(EXECUTION, { OperatingSystem: 'ubuntu-jammy', Infrastructures: ['aws', 'openstack'], Regions: ['eu-central-1'] });
+    expect(r.status).toBe('Success');
+    expect(r.outputs['Decode.Version']).toBe('1.1');
+    expect(record(EXECUTION)).toMatchObject({ status: 'InProgress', version: '1.1', line: 'ubuntu-jammy' });
+
+    const [delivered] = await farm.executionEnded(EXECUTION, r);
+    expect(delivered).toMatchObject({ record: { status: 'Success' } });
+    const amis = r.outputs['Published.Amis'] as Record<string, string>;
+    const done = record(EXECUTION)!;
+    expect(done).toMatchObject({
+      line: 'ubuntu-jammy',
+      version: '1.1',
+      status: 'Success',
+      stemcellKeys: r.outputs['Decode.StemcellKeys'],
+      lightKey: r.outputs['Published.LightStemcellKey'],
+      amis,
+      snapshotId: expect.stringMatching(/^snap-/),
+      checks: { passed: 258, failed: 0 },
+      stageSeconds: { bootstrap: 40, bosh_agent: 24 },
+      requestKey: `builds/${EXECUTION}/request.json`,
+    });
+    expect(done.failedStep).toBeUndefined();
+    expect(Date.parse(done.endedAt!) - Date.parse(done.startedAt)).toBe(done.durationSeconds! * 1000);
+    expect(Object.keys(amis).sort()).toEqual(['eu-central-1', 'eu-west-1']);
+
+    const [mail] = published();
+    expect(mail.Subject).toBe('Stemcell Farm: ubuntu-jammy 1.1 built');
+    expect(mail.Message).toContain(`https://eu-west-1.console.aws.amazon.com/systems-manager/automation/execution/${EXECUTION}?region=eu-west-1`);
+    expect(mail.Message).toContain(`Light stemcell: s3://${farm.stemcellBucket}/ubuntu-jammy/1.1/light-bosh-stemcell-1.1-aws-xen-hvm-ubuntu-jammy-go_agent.tgz`);
+    expect(mail.Message).toContain(`eu-central-1 ${amis['eu-central-1']}`);
+  });
+
+  it('records a failed build with its step and burns its version: the next build takes the next number', async () => {
+    farm.builder.fail = true;
+    const failed = await run(EXECUTION, { Infrastructures: ['openstack'] });
+    expect(failed.status).toBe('Failed');
+    await farm.executionEnded(EXECUTION, failed);
+    expect(record(EXECUTION)).toMatchObject({ version: '1.1', status: 'Failed', failedStep: 'BuildOnHost' });
+    expect(published()[0].Subject).toBe('Stemcell Farm: ubuntu-jammy 1.1 FAILED at BuildOnHost');
+    expect(published()[0].Message).toMatch(/Version 1\.1 is not used again/);
+
+    farm.builder.fail = false;
+    const next = await run(SECOND, { Infrastructures: ['openstack'] });
+    expect(next.status).toBe('Success');
+    expect(next.outputs['Decode.Version']).toBe('1.2');
+    await farm.executionEnded(SECOND, next);
+    expect(record(SECOND)).toMatchObject({ version: '1.2', status: 'Success', checks: { passed: 129, failed: 0 } });
+  });
+
+  it('records a build refused in Prepare, without a version, from the form it was given', async () => {
+    const r = await run(EXECUTION, { OperatingSystem: 'ubuntu-noble', Visibility: 'shared' });
+    expect(r.status).toBe('Failed');
+    await farm.executionEnded(EXECUTION, r);
+    const refused = record(EXECUTION)!;
+    expect(refused).toMatchObject({ line: 'ubuntu-noble', status: 'Failed', failedStep: 'Prepare', failure: expect.stringMatching(/ShareWith/) });
+    expect(refused.version).toBeUndefined();
+    expect(published()[0].Subject).toBe('Stemcell Farm: ubuntu-noble FAILED at Prepare');
+  });
+
+  it('writes the same record when EventBridge delivers the event again', async () => {
+    const r = await run(EXECUTION, { Infrastructures: ['openstack'] });
+    await farm.executionEnded(EXECUTION, r);
+    const first = record(EXECUTION);
+    await farm.executionEnded(EXECUTION, r);
+    expect(record(EXECUTION)).toEqual(first);
+    expect(farm.dynamodb.items(farm.tableName('HistoryBuilds'))).toHaveLength(1);
+  });
+});
+

@@ -83,6 +83,8 @@ export function finishedRecord(event: StatusEvent, execution: AutomationExecutio
     durationSeconds: Math.max(0, Math.round((Date.parse(endedAt) - Date.parse(startedAt)) / 1000)),
     ...(failed.step ? { failedStep: failed.step } : {}),
     ...(failed.failure ? { failure: failed.failure } : {}),
+    ...(event.status === 'Success' && lightKey && isSafeKey(lightKey) ? { lightKey } : {}),
+    ...(amis ? { amis } : {}),
   };
   if (!result) return r;
   const snapshotId = result.stemcells.find((s) => s.snapshotId)?.snapshotId;
@@ -93,8 +95,6 @@ export function finishedRecord(event: StatusEvent, execution: AutomationExecutio
     ...(snapshotId ? { snapshotId } : {}),
     checks: result.stemcells.reduce((sum, s) => ({ passed: sum.passed + s.checks.passed, failed: sum.failed + s.checks.failed }), { passed: 0, failed: 0 }),
     stageSeconds: stageSeconds(result.osImage.stages, result.stemcells.map((s) => s.stages)),
-    ...(event.status === 'Success' && lightKey && isSafeKey(lightKey) ? { lightKey } : {}),
-    ...(amis ? { amis } : {}),
   };
 }
 

@@ -5,7 +5,9 @@
  * packages, fetches the code asset through the S3 endpoint and builds a
  * debian-bookworm AWS stemcell; the snapshot goes up through the EBS direct
  * APIs under the builder role's conditions; the AMI is registered, copied to
- * a second region and named in a light stemcell; the builder is terminated.
+ * a second region and named in a light stemcell; the builder is terminated;
+ * the status event reaches build-status through EventBridge, which completes
+ * the build's record (version 1.1 from the line's counter).
  * The unit tests run the same document against simulated AWS; this checks
  * Automation's own behaviour (Payload strings, executeScript selectors, loops,
  * onCancel), the IAM conditions and the agent's download, none of which a
@@ -16,7 +18,8 @@
  *     --app 'npx tsx {filePath}' --parallel-regions eu-west-1 --update-on-failed
  * Costs about US$0.25: an m6i.xlarge for some 30 minutes, a 40 GiB gp3 volume,
  * a snapshot and two AMIs for some minutes. The farm's buckets are kept when
- * the stack is destroyed (as a real farm's are); delete them by hand.
+ * the stack is destroyed (as a real farm's are), and so are its versions and
+ * builds tables (deletion protection on); delete them by hand.
  */
 import { App, Duration } from 'aws-cdk-lib';
 import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
@@ -53,6 +56,12 @@ builders.expect(ExpectedResult.objectLike({ Reservations: [{ Instances: [{ State
 const outputs = integ.assertions.awsApiCall('SSM', 'getAutomationExecution', { AutomationExecutionId: executionId });
 outputs.expect(ExpectedResult.objectLike({ AutomationExecution: { Outputs: { 'Published.LightStemcellKey': [Match.stringLikeRegexp('^debian-bookworm/.*/light-bosh-stemcell-.*-aws-xen-hvm-debian-bookworm-go_agent\\.tgz$')] } } }));
 
+// EventBridge delivered the final status: the record is complete (the AMIs come from the light stemcell).
+const record = integ.assertions.awsApiCall('DynamoDB', 'getItem', { TableName: stack.history.buildsTable.tableName, Key: { executionId: { S: executionId } }, ConsistentRead: true });
+record
+  .expect(ExpectedResult.objectLike({ Item: { status: { S: 'Success' }, line: { S: 'debian-bookworm' }, version: { S: '1.1' }, amis: { M: { [COPY_REGION]: { S: Match.stringLikeRegexp('^ami-') } } } } }))
+  .waitForAssertions({ totalTimeout: Duration.minutes(10), interval: Duration.minutes(1) });
+
 const remove = integ.assertions.invokeFunction({ functionName: teardown.functionName, payload: JSON.stringify({ buildId: executionId, regions: [stack.region, COPY_REGION] }) });
-start.next(finished).next(builders).next(outputs).next(remove);
+start.next(finished).next(builders).next(outputs).next(record).next(remove);
 app.synth();

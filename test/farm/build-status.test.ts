@@ -7,7 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { AutomationExecution, GetAutomationExecutionCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { AutomationExecution, AutomationExecutionStatus, GetAutomationExecutionCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { buildStatus, failedStep, finishedRecord } from '../../lib/farm/build-status';
 import { executionConsoleUrl, parseStatusEvent, renderNotification } from '../../lib/farm/notification';
@@ -42,7 +42,7 @@ function execution(status: string, failedAt?: string): AutomationExecution {
   return {
     AutomationExecutionId: EXECUTION,
     DocumentName: 'StemcellFarm-Build',
-    AutomationExecutionStatus: status,
+    AutomationExecutionStatus: status as AutomationExecutionStatus,
     ExecutionStartTime: new Date('2026-11-29T18:31:20Z'),
     ExecutionEndTime: new Date('2026-11-29T19:43:26Z'),
     Parameters: { OperatingSystem: ['ubuntu-jammy'], Infrastructures: ['aws'] },
@@ -52,8 +52,8 @@ function execution(status: string, failedAt?: string): AutomationExecution {
     },
     FailureMessage: failedAt ? `Step fails when it is Executing. Fail message: ${failedAt} ended ${status}` : undefined,
     StepExecutions: [
-      ...steps.slice(0, until + 1).map((name, i) => ({ StepName: name, StepStatus: i === until && failedAt ? status : 'Success', ...(i === until && failedAt ? { FailureMessage: `the builder's command ended ${status}: stage bosh_agent failed` } : {}) })),
-      ...(failedAt ? [{ StepName: 'TerminateAfterFailure', StepStatus: 'Success' }] : []),
+      ...steps.slice(0, until + 1).map((name, i) => ({ StepName: name, StepStatus: (i === until && failedAt ? status : 'Success') as AutomationExecutionStatus, ...(i === until && failedAt ? { FailureMessage: `the builder's command ended ${status}: stage bosh_agent failed` } : {}) })),
+      ...(failedAt ? [{ StepName: 'TerminateAfterFailure', StepStatus: 'Success' as AutomationExecutionStatus }] : []),
     ],
   };
 }

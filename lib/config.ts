@@ -8,6 +8,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Node } from 'constructs';
 import type { StemcellFarmStackProps } from './stacks/stemcell-farm-stack';
 import { EXAMPLES, isKmsKeyArn } from './aws/identifiers';
+import { ConfigError } from './config-error';
+import { parseStemcellLines } from './farm/lines';
 
 /** One context key: its type, default and what it means (the README table mirrors this). */
 interface Setting<T> {
@@ -16,12 +18,7 @@ interface Setting<T> {
   readonly description: string;
 }
 
-export class ConfigError extends Error {
-  constructor(key: string, problem: string) {
-    super(`cdk context '${key}': ${problem}. Set it in cdk.json under "context" or with -c ${key}=...`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 function integer(min: number, max: number) {
   return (raw: unknown, key: string): number => {
@@ -61,6 +58,12 @@ function kmsKeyArns(raw: unknown, key: string): string[] {
   return list as string[];
 }
 
+function email(raw: unknown, key: string): string | undefined {
+  const value = optionalString(raw, key);
+  if (value !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) throw new ConfigError(key, `expected an email address, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
 export const SETTINGS = {
   maxAzs: { key: 'maxAzs', parse: integer(1, 2), description: 'Availability zones for the farm VPC (1 or 2; the stack is region-agnostic).' },
   privateSubnets: { key: 'privateSubnets', parse: boolean, description: 'Run builders in private subnets behind NAT gateways instead of public subnets.' },
@@ -68,6 +71,8 @@ export const SETTINGS = {
   sshIngressCidr: { key: 'sshIngressCidr', parse: optionalString, description: 'Allow SSH (22/tcp) to builders from this IPv4 CIDR. Empty: no ingress at all.' },
   flowLogRetentionDays: { key: 'flowLogRetentionDays', parse: retentionDays, description: 'Days to keep VPC flow logs.' },
   noncurrentVersionDays: { key: 'noncurrentVersionDays', parse: integer(1, 3650), description: 'Days to keep overwritten or deleted object versions in the buckets.' },
+  notificationEmail: { key: 'notificationEmail', parse: email, description: 'Subscribe this address to build notifications (it confirms by mail). Empty: none.' },
+  stemcellLines: { key: 'stemcellLines', parse: parseStemcellLines, description: 'The stemcell lines the farm builds on a schedule: by operating system, a schedule, time zone, version format and runbook parameters.' },
   amiCopyKmsKeyArns: { key: 'amiCopyKmsKeyArns', parse: kmsKeyArns, description: 'KMS keys (ARNs, one per region you encrypt in) that copy-ami may encrypt AMI copies with.' },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -87,5 +92,7 @@ export function farmPropsFromContext(node: Node): StemcellFarmStackProps {
     flowLogRetention: flowLogRetentionDays,
     noncurrentVersionExpiration: noncurrentVersionDays === undefined ? undefined : Duration.days(noncurrentVersionDays),
     amiCopyKmsKeyArns: read(SETTINGS.amiCopyKmsKeyArns),
+    notificationEmail: read(SETTINGS.notificationEmail),
+    stemcellLines: read(SETTINGS.stemcellLines),
   };
 }

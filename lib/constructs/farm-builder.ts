@@ -38,6 +38,33 @@ export interface FarmBuilderProps {
 export const BUILDER_ROOT_DEVICE = '/dev/sda1';
 
 /**
+ * What Systems Manager's agent calls for Run Command and Session Manager (and
+ * Image Builder, which drives its build instances through Run Command). These
+ * actions have no resource-level permissions.
+ */
+export const SSM_AGENT_ACTIONS: readonly string[] = [
+  'ssm:UpdateInstanceInformation',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+  'ec2messages:AcknowledgeMessage',
+  'ec2messages:DeleteMessage',
+  'ec2messages:FailMessage',
+  'ec2messages:GetEndpoint',
+  'ec2messages:GetMessages',
+  'ec2messages:SendReply',
+];
+
+/**
+ * Where a builder unpacks the code asset: named by its hash, so a builder
+ * image that was baked with the same code already has it.
+ */
+export function builderCodeDir(code: s3assets.Asset): string {
+  return `/opt/stemcell-farm/code/${code.assetHash}`;
+}
+
+/**
  * What a builder instance is: its role, launch template (IMDSv2, no public
  * ingress, shutdown = terminate, a watchdog), the code it runs (the `stemcell`
  * CLI bundled with the stage scripts, an S3 asset) and the Run Command document
@@ -102,25 +129,7 @@ export class FarmBuilder extends Construct {
   private grantBuilder(props: FarmBuilderProps): void {
     const { partition, region } = Stack.of(this);
     const role = this.role;
-    // Systems Manager's agent: Run Command and Session Manager. These actions have no resource-level permissions.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: [
-          'ssm:UpdateInstanceInformation',
-          'ssmmessages:CreateControlChannel',
-          'ssmmessages:CreateDataChannel',
-          'ssmmessages:OpenControlChannel',
-          'ssmmessages:OpenDataChannel',
-          'ec2messages:AcknowledgeMessage',
-          'ec2messages:DeleteMessage',
-          'ec2messages:FailMessage',
-          'ec2messages:GetEndpoint',
-          'ec2messages:GetMessages',
-          'ec2messages:SendReply',
-        ],
-        resources: ['*'],
-      }),
-    );
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...SSM_AGENT_ACTIONS], resources: ['*'] }));
     // The code asset: this object and nothing else of the assets bucket.
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.code.bucket.arnForObjects(this.code.s3ObjectKey)] }));
     // aws:downloadContent lists the key as a folder first; only that prefix.
@@ -190,7 +199,7 @@ export class FarmBuilder extends Construct {
   private buildDocumentContent(): Record<string, unknown> {
     const stack = Stack.of(this);
     const codeUrl = Fn.join('', ['https://s3.', stack.region, '.', stack.urlSuffix, '/', this.code.s3BucketName, '/', this.code.s3ObjectKey]);
-    const codeDir = Fn.join('', ['/opt/stemcell-farm/code/', this.code.assetHash]);
+    const codeDir = builderCodeDir(this.code);
     const unpack = fs.readFileSync(path.join(STAGE_SCRIPTS, 'builder', 'unpack-code.py'), 'utf8');
     const executionSeconds = this.maxBuildTime.toSeconds() - 600;
     return {

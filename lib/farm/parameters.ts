@@ -182,8 +182,8 @@ export class InvalidParameterError extends UsageError {
   }
 }
 
-/** Automation hands list and boolean parameters over as JSON values; a CLI or an event may give strings. */
-function valueOf(name: ParameterName, raw: unknown): string | string[] | boolean {
+/** A form value as the form's type: Automation hands list and boolean parameters over as JSON values; a CLI, an event or cdk.json may give strings (lists comma-separated). */
+export function valueOf(name: ParameterName, raw: unknown): string | string[] | boolean {
   const spec: RunbookParameter = RUNBOOK_PARAMETERS[name];
   const shown = JSON.stringify(raw)?.slice(0, 200);
   if (raw === undefined || raw === null) return spec.default as string | string[] | boolean;

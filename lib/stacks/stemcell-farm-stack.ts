@@ -4,8 +4,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AmiPublishing } from '../constructs/ami-publishing';
 import { BuilderAccess } from '../constructs/builder-access';
+import { BuilderImage } from '../constructs/builder-image';
 import { BuildHistory } from '../constructs/build-history';
 import { BuildNotifications } from '../constructs/build-notifications';
+import { BuildSchedules } from '../constructs/build-schedules';
+import { StemcellLineConfig } from '../farm/lines';
 import { BuildRunbook } from '../constructs/build-runbook';
 import { FarmBuilder } from '../constructs/farm-builder';
 import { FarmBuckets } from '../constructs/farm-buckets';
@@ -40,18 +43,29 @@ export interface StemcellFarmStackProps extends StackProps {
    * @default - none (subscribe to the NotificationTopicArn output yourself)
    */
   readonly notificationEmail?: string;
+  /**
+   * The stemcell lines built on a schedule (lib/farm/lines.ts parses them from cdk.json).
+   * @default - none: builds start only by hand
+   */
+  readonly stemcellLines?: readonly StemcellLineConfig[];
 }
 
-/** The build farm: network, builder access, buckets, the AMI Lambdas, the builder and the build runbook. */
+/**
+ * The build farm: network, builder access, buckets, the AMI Lambdas, the
+ * builder and its image pipeline, the build runbook, the versions and build
+ * records, notifications and schedules.
+ */
 export class StemcellFarmStack extends Stack {
   readonly network: FarmNetwork;
   readonly access: BuilderAccess;
   readonly buckets: FarmBuckets;
   readonly amiPublishing: AmiPublishing;
   readonly builder: FarmBuilder;
+  readonly builderImage: BuilderImage;
   readonly runbook: BuildRunbook;
   readonly history: BuildHistory;
   readonly notifications: BuildNotifications;
+  readonly schedules: BuildSchedules;
 
   constructor(scope: Construct, id: string, props: StemcellFarmStackProps = {}) {
     super(scope, id, { description: 'Stemcell Farm: builds custom BOSH stemcells', ...props });
@@ -78,6 +92,13 @@ export class StemcellFarmStack extends Stack {
       // A key pair is for SSH, which needs ingress too; Session Manager needs neither.
       keyPair: props.sshIngressCidr ? this.access.keyPair : undefined,
     });
+    this.builderImage = new BuilderImage(this, 'BuilderImage', {
+      vpc: this.network.vpc,
+      subnets: this.network.builderSubnets,
+      securityGroup: this.access.securityGroup,
+      code: this.builder.code,
+      logBucket: this.buckets.accessLogsBucket,
+    });
     this.history = new BuildHistory(this, 'History');
     this.runbook = new BuildRunbook(this, 'BuildRunbook', {
       builder: this.builder,
@@ -87,6 +108,8 @@ export class StemcellFarmStack extends Stack {
       amiPublishing: this.amiPublishing,
       versionsTable: this.history.versionsTable,
       buildsTable: this.history.buildsTable,
+      versionFormats: Object.fromEntries((props.stemcellLines ?? []).map((l) => [l.line, l.versionFormat])),
+      builderImageParameterName: this.builderImage.parameterName,
     });
     this.notifications = new BuildNotifications(this, 'Notifications', {
       runbookName: this.runbook.document.ref,
@@ -94,9 +117,19 @@ export class StemcellFarmStack extends Stack {
       stemcellBucket: this.buckets.stemcellBucket,
       email: props.notificationEmail,
     });
+    this.schedules = new BuildSchedules(this, 'Schedules', {
+      runbookName: this.runbook.document.ref,
+      runbookRole: this.runbook.role,
+      lines: props.stemcellLines ?? [],
+      cleanupFunction: this.amiPublishing.cleanup,
+      maxBuildTime: this.builder.maxBuildTime,
+      notifications: this.notifications.topic,
+    });
 
     new CfnOutput(this, 'BuildRunbookName', { value: this.runbook.document.ref, description: 'Systems Manager > Automation > Execute automation > Owned by me: this runbook' });
     new CfnOutput(this, 'BuildLogGroupName', { value: this.builder.logGroup.logGroupName, description: 'Full logs of the builds (the BuildOnHost step), one stream per command' });
+    new CfnOutput(this, 'BuilderImagePipelineArn', { value: this.builderImage.pipeline.attrArn, description: 'aws imagebuilder start-image-pipeline-execution --image-pipeline-arn <this> bakes a builder image now' });
+    new CfnOutput(this, 'BuilderImageParameterName', { value: this.builderImage.parameterName, description: "The builder image's AMI id, written by the pipeline; until its first image, builds start from Canonical's Ubuntu 24.04" });
     new CfnOutput(this, 'BuildsTableName', { value: this.history.buildsTable.tableName, description: 'The build records: one item per execution, indexes ByLine and ByMonth' });
     new CfnOutput(this, 'VersionsTableName', { value: this.history.versionsTable.tableName, description: 'Version counters per stemcell line' });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn, description: 'Build notifications: aws sns subscribe --protocol email --topic-arn <this> --notification-endpoint you@example.com' });

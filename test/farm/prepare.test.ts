@@ -91,8 +91,23 @@ describe('Prepare', () => {
     ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: 'latest' } });
     await expect(prepare()).rejects.toThrow(/builder image parameter \/farm\/builder holds "latest", not an AMI id/);
     ssmMock.on(GetParameterCommand).rejects(new SSMServiceException({ name: 'ParameterNotFound', $fault: 'client', $metadata: {}, message: 'not found' }));
-    await expect(prepare()).rejects.toThrow(/holds nothing/);
+    await expect(prepare()).rejects.toThrow(/no builder image: no parameter \/farm\/builder exists; give BuilderAmi, or run the builder image pipeline/);
     await expect(prepare({ BuilderAmi: 'ami-0123456789abcdef1' })).resolves.toMatchObject({ builderAmi: 'ami-0123456789abcdef1' });
+  });
+
+  it("starts from the stock image until the farm's builder image parameter exists", async () => {
+    const config = { ...CONFIG, fallbackBuilderImageParameter: '/aws/service/canonical/ubuntu' };
+    ssmMock.on(GetParameterCommand, { Name: '/farm/builder' }).rejects(new SSMServiceException({ name: 'ParameterNotFound', $fault: 'client', $metadata: {}, message: 'not found' }));
+    ssmMock.on(GetParameterCommand, { Name: '/aws/service/canonical/ubuntu' }).resolves({ Parameter: { Value: 'ami-0cccccccccccccccc' } });
+    const first = await prepareBuild(clients(), config, { executionId: EXECUTION, parameters: {} }, timestampVersions, clock);
+    expect(first.builderAmi).toBe('ami-0cccccccccccccccc');
+    // The pipeline's first image: the farm's parameter decides from then on.
+    ssmMock.on(GetParameterCommand, { Name: '/farm/builder' }).resolves({ Parameter: { Value: 'ami-0dddddddddddddddd' } });
+    const next = await prepareBuild(clients(), config, { executionId: 'other-execution', parameters: {} }, timestampVersions, clock);
+    expect(next.builderAmi).toBe('ami-0dddddddddddddddd');
+    // Neither exists: the message names both.
+    ssmMock.on(GetParameterCommand).rejects(new SSMServiceException({ name: 'ParameterNotFound', $fault: 'client', $metadata: {}, message: 'not found' }));
+    await expect(prepareBuild(clients(), config, { executionId: 'third-execution', parameters: {} }, timestampVersions, clock)).rejects.toThrow(/no parameter \/farm\/builder nor \/aws\/service\/canonical\/ubuntu exists/);
   });
 
   it('takes the decisions of a Prepare that raced it to the request (S3 refuses the second write)', async () => {

@@ -127,6 +127,32 @@ function typed(value: unknown, type: string, name: string): Value {
 
 type Step = Record<string, unknown> & { name: string; action: string; inputs?: Record<string, unknown> };
 
+/**
+ * What StartAutomationExecution does with its `Parameters` (every value a list
+ * of strings, as a schedule or the CLI sends them): each becomes a value of
+ * the type the document declares. A value that cannot be is refused, as the
+ * API refuses it.
+ */
+export function fromApiParameters(document: unknown, parameters: Record<string, string[]>): Record<string, Value> {
+  const declared = (document as { parameters?: Record<string, { type: string }> }).parameters ?? {};
+  const out: Record<string, Value> = {};
+  for (const [name, values] of Object.entries(parameters)) {
+    const spec = declared[name];
+    if (!spec) throw new Error(`InvalidAutomationExecutionParametersException: parameter ${name} is not defined in the document`);
+    if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) throw new Error(`InvalidAutomationExecutionParametersException: ${name} must be a list of strings`);
+    if (spec.type === 'StringList') out[name] = values;
+    else if (values.length !== 1) throw new Error(`InvalidAutomationExecutionParametersException: ${name} takes one value, got ${values.length}`);
+    else if (spec.type === 'Boolean') {
+      if (values[0] !== 'true' && values[0] !== 'false') throw new Error(`InvalidAutomationExecutionParametersException: ${name} must be true or false`);
+      out[name] = values[0] === 'true';
+    } else if (spec.type === 'Integer') {
+      if (!/^-?\d+$/.test(values[0])) throw new Error(`InvalidAutomationExecutionParametersException: ${name} must be an integer`);
+      out[name] = Number(values[0]);
+    } else out[name] = values[0];
+  }
+  return out;
+}
+
 export class AutomationExecution {
   readonly steps: StepRecord[] = [];
   private readonly values = new Map<string, Value>();

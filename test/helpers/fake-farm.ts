@@ -99,7 +99,7 @@ export class FakeFarm {
    * targets of every rule of the template whose pattern matches it.
    */
   async executionEnded(executionId: string, r: ExecutionResult): Promise<unknown[]> {
-    const documentName = physicalId(this.template, DEPLOYMENT, Object.entries(this.template.Resources).find(([, x]) => x.Type === 'AWS::SSM::Document' && x.Properties.DocumentType === 'Automation')![0]);
+    const documentName = this.runbookName();
     const asList = (v: Value): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'object' && v !== null ? [JSON.stringify(v)] : [String(v)]);
     const outputs: Record<string, string[]> = {};
     for (const name of ['Decode.Version', 'Decode.StemcellKeys', 'Published.Amis', 'Published.LightStemcellKey']) {
@@ -153,6 +153,12 @@ export class FakeFarm {
   runbook(): unknown {
     const [id] = Object.entries(this.template.Resources).find(([, r]) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Automation')!;
     return resolveIntrinsics(this.template.Resources[id].Properties.Content, this.template, DEPLOYMENT);
+  }
+
+  /** The runbook's name as deployed. */
+  runbookName(): string {
+    const [id] = Object.entries(this.template.Resources).find(([, r]) => r.Type === 'AWS::SSM::Document' && r.Properties.DocumentType === 'Automation')!;
+    return physicalId(this.template, DEPLOYMENT, id);
   }
 
   /** The Run Command document's name as deployed. */

@@ -8,7 +8,9 @@ import { RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { BuildRecord, recordFromItem } from '../../lib/farm/records';
-import { AutomationExecution, ExecutionResult, Value } from '../helpers/automation';
+import { AutomationExecution, ExecutionResult, fromApiParameters, Value } from '../helpers/automation';
+import { resolveIntrinsics } from '../helpers/cfn';
+import { DEPLOYMENT } from '../helpers/fake-farm';
 import { awsError, COMMERCIAL_REGIONS, FakeEc2 } from '../helpers/fake-ec2';
 import { BUILDER_AMI, FakeFarm } from '../helpers/fake-farm';
 import { FakeS3, s3Error } from '../helpers/fake-s3';
@@ -255,6 +257,26 @@ describe('versions, records and notifications of executed builds', () => {
     await farm.executionEnded(EXECUTION, r);
     expect(record(EXECUTION)).toEqual(first);
     expect(farm.dynamodb.items(farm.tableName('HistoryBuilds'))).toHaveLength(1);
+  });
+});
+
+describe('a scheduled build', () => {
+  it("runs the runbook as each cdk.json line's schedule starts it: the Input, typed as StartAutomationExecution types it, passes the form and builds the line's first version", async () => {
+    const schedules = Object.values(farm.template.Resources).filter((r) => r.Type === 'AWS::Scheduler::Schedule' && String(r.Properties.Name).startsWith('build-'));
+    expect(schedules.length).toBeGreaterThan(0);
+    for (const [i, schedule] of schedules.entries()) {
+      const target = resolveIntrinsics(schedule.Properties.Target, farm.template, DEPLOYMENT) as { Arn: string; Input: string };
+      expect(target.Arn).toBe('arn:aws:scheduler:::aws-sdk:ssm:startAutomationExecution');
+      const input = JSON.parse(target.Input) as { DocumentName: string; Parameters: Record<string, string[]> };
+      const document = farm.runbook();
+      expect(input.DocumentName).toBe(farm.runbookName());
+      const executionId = `4105a4fc-f944-11e6-9d32-00000000000${i}`;
+      const r = await new AutomationExecution(document, fromApiParameters(document, input.Parameters), farm.environment(executionId)).run();
+      expect(r.failure).toBeUndefined();
+      expect(r.status).toBe('Success');
+      expect(r.outputs['Decode.Version']).toBe('1.1');
+      expect(r.parameters.OperatingSystem).toBe(input.Parameters.OperatingSystem[0]);
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 /**
  * The builder image pipeline as synthesized, in a stack of the farm's own
  * network, access, buckets and builder: every resource and its properties, the
@@ -355,3 +356,26 @@ describe('cdk-nag AwsSolutions', () => {
     expect(() => built.app.synth()).not.toThrow();
   });
 });
+
+describe('the integ-runner test of the builder image (test/integ)', () => {
+  it('synthesizes the farm without schedules and its pipeline run without AWS, so only the deploy is left to a real account', () => {
+    const root = path.join(__dirname, '..', '..');
+    const out = fs.mkdtempSync(path.join(root, '.bundle-test-integ-'));
+    try {
+      const r = spawnSync('npx', ['tsx', path.join('test', 'integ', 'integ.builder-image.ts')], { cwd: root, env: { ...process.env, CDK_OUTDIR: out }, encoding: 'utf8' });
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.status).toBe(0);
+      const integ = JSON.parse(fs.readFileSync(path.join(out, 'integ.json'), 'utf8'));
+      expect(Object.keys(integ.testCases)).toEqual(['BuilderImage/DefaultTest']);
+      const read = (prefix: string) => JSON.parse(fs.readFileSync(path.join(out, fs.readdirSync(out).find((f) => f.startsWith(prefix) && f.endsWith('.template.json'))!), 'utf8')) as { Resources: Record<string, { Type: string }> };
+      const calls = Object.values(read('BuilderImageDefaultTestDeployAssert').Resources).map((res) => res.Type);
+      expect(calls).toEqual(expect.arrayContaining(['Custom::DeployAssert@SdkCallImagebuilderstartImagePipelineEx', 'Custom::DeployAssert@SdkCallImagebuildergetImage', 'Custom::DeployAssert@SdkCallSSMgetParameter', 'Custom::DeployAssert@SdkCallEC2deregisterImage']));
+      const farm = Object.values(read('StemcellFarmBuilderImageInteg').Resources).map((res) => res.Type);
+      expect(farm).toContain('AWS::ImageBuilder::ImagePipeline');
+      expect(farm.filter((type) => type === 'AWS::Scheduler::Schedule')).toHaveLength(2);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+

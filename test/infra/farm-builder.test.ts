@@ -184,7 +184,7 @@ describe('the integ-runner test of the runbook (test/integ)', () => {
       expect(Object.keys(integ.testCases)).toEqual(['BuildRunbook/DefaultTest']);
       const assertionsFile = fs.readdirSync(out).find((f) => f.startsWith('BuildRunbookDefaultTestDeployAssert') && f.endsWith('.template.json'))!;
       const calls = Object.values(JSON.parse(fs.readFileSync(path.join(out, assertionsFile), 'utf8')).Resources as Record<string, { Type: string }>).map((res) => res.Type);
-      expect(calls).toEqual(expect.arrayContaining(['Custom::DeployAssert@SdkCallSSMstartAutomationExecution', 'Custom::DeployAssert@SdkCallSSMgetAutomationExecution', 'Custom::DeployAssert@SdkCallEC2describeInstances']));
+      expect(calls).toEqual(expect.arrayContaining(['Custom::DeployAssert@SdkCallSSMstartAutomationExecution', 'Custom::DeployAssert@SdkCallSSMgetAutomationExecution', 'Custom::DeployAssert@SdkCallEC2describeInstances', 'Custom::DeployAssert@SdkCallDynamoDBgetItem']));
       // The code asset was bundled: the CLI in one file, with the stage scripts.
       const asset = fs.readdirSync(out).find((f) => f.startsWith('asset.') && fs.existsSync(path.join(out, f, 'lib', 'cli', 'stemcell.cjs')));
       expect(asset).toBeDefined();

@@ -13,7 +13,9 @@
  *
  * A Prepare that dies after taking a number but before recording it finds
  * the number again when the counter still names it; otherwise that number
- * is burned, never reused.
+ * is burned, never reused. Either guard alone (the counter's condition, the
+ * version entry's) keeps two executions from one version; the counter keeps
+ * the numbers consecutive.
  */
 import { AttributeValue, ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { backoffDelay, errorCode, withRetries } from '../aws/retry';
@@ -79,27 +81,28 @@ export class DynamoVersions implements VersionSource {
     return (await this.get(line, executionEntry(executionId)))?.version?.S;
   }
 
-  /** Take `version` for the execution; false when another execution holds it. */
-  private async holdVersion(line: string, version: string, executionId: string, now: Date): Promise<boolean> {
+  /** A conditional write; false when DynamoDB refuses it for its condition. */
+  private async conditionally(command: PutItemCommand | UpdateItemCommand): Promise<boolean> {
     try {
-      await withRetries(
-        () =>
-          this.dynamodb.send(
-            new PutItemCommand({
-              TableName: this.options.table,
-              Item: { ...key(line, versionEntry(version)), version: S(version), executionId: S(executionId), reservedAt: S(now.toISOString()) },
-              ConditionExpression: 'attribute_not_exists(#entry) OR executionId = :execution',
-              ExpressionAttributeNames: { '#entry': VERSIONS_KEY.sort },
-              ExpressionAttributeValues: { ':execution': S(executionId) },
-            }),
-          ),
-        this.clock,
-      );
+      await withRetries(() => this.dynamodb.send(command as PutItemCommand), this.clock);
       return true;
     } catch (e) {
       if (conditionFailed(e)) return false;
       throw e;
     }
+  }
+
+  /** Take `version` for the execution; false when another execution holds it. */
+  private holdVersion(line: string, version: string, executionId: string, now: Date): Promise<boolean> {
+    return this.conditionally(
+      new PutItemCommand({
+        TableName: this.options.table,
+        Item: { ...key(line, versionEntry(version)), version: S(version), executionId: S(executionId), reservedAt: S(now.toISOString()) },
+        ConditionExpression: 'attribute_not_exists(#entry) OR executionId = :execution',
+        ExpressionAttributeNames: { '#entry': VERSIONS_KEY.sort },
+        ExpressionAttributeValues: { ':execution': S(executionId) },
+      }),
+    );
   }
 
   /** The line's next free number, taken for this execution. */
@@ -125,50 +128,32 @@ export class DynamoVersions implements VersionSource {
   }
 
   /** Move the counter from `last` to `last + 1`, for this execution; false when another execution moved it first. */
-  private async take(line: string, last: number, executionId: string): Promise<boolean> {
-    try {
-      await withRetries(
-        () =>
-          this.dynamodb.send(
-            new UpdateItemCommand({
-              TableName: this.options.table,
-              Key: key(line, COUNTER),
-              UpdateExpression: 'SET #n = :next, #owner = :execution',
-              ConditionExpression: last === 0 ? 'attribute_not_exists(#n)' : '#n = :last',
-              ExpressionAttributeNames: { '#n': 'n', '#owner': 'owner' },
-              ExpressionAttributeValues: { ':next': N(last + 1), ':execution': S(executionId), ...(last === 0 ? {} : { ':last': N(last) }) },
-            }),
-          ),
-        this.clock,
-      );
-      return true;
-    } catch (e) {
-      if (conditionFailed(e)) return false;
-      throw e;
-    }
+  private take(line: string, last: number, executionId: string): Promise<boolean> {
+    return this.conditionally(
+      new UpdateItemCommand({
+        TableName: this.options.table,
+        Key: key(line, COUNTER),
+        UpdateExpression: 'SET #n = :next, #owner = :execution',
+        ConditionExpression: last === 0 ? 'attribute_not_exists(#n)' : '#n = :last',
+        ExpressionAttributeNames: { '#n': 'n', '#owner': 'owner' },
+        ExpressionAttributeValues: { ':next': N(last + 1), ':execution': S(executionId), ...(last === 0 ? {} : { ':last': N(last) }) },
+      }),
+    );
   }
 
   /** Record the execution's version; a Prepare of the same execution that recorded first wins. */
   private async recordExecution(line: string, executionId: string, version: string, now: Date): Promise<string> {
-    try {
-      await withRetries(
-        () =>
-          this.dynamodb.send(
-            new PutItemCommand({
-              TableName: this.options.table,
-              Item: { ...key(line, executionEntry(executionId)), version: S(version), reservedAt: S(now.toISOString()) },
-              ConditionExpression: 'attribute_not_exists(#entry)',
-              ExpressionAttributeNames: { '#entry': VERSIONS_KEY.sort },
-            }),
-          ),
-        this.clock,
-      );
-      return version;
-    } catch (e) {
-      if (!conditionFailed(e)) throw e;
-      const first = await this.executionVersion(line, executionId);
-      if (first === undefined) throw new FailedError(`the versions table lost the entry of execution ${executionId}`);
-      return first;
-    }
+    const recorded = await this.conditionally(
+      new PutItemCommand({
+        TableName: this.options.table,
+        Item: { ...key(line, executionEntry(executionId)), version: S(version), reservedAt: S(now.toISOString()) },
+        ConditionExpression: 'attribute_not_exists(#entry)',
+        ExpressionAttributeNames: { '#entry': VERSIONS_KEY.sort },
+      }),
+    );
+    if (recorded) return version;
+    const first = await this.executionVersion(line, executionId);
+    if (first === undefined) throw new FailedError(`the versions table lost the entry of execution ${executionId}`);
+    return first;
   }
 }

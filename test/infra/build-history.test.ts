@@ -7,23 +7,11 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { BUILDS_TABLE, FINAL_STATUSES } from '../../lib/farm/records';
 import { farmApp } from '../helpers/farm';
-
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
-type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
+import { list, templateReader } from '../helpers/template';
 
 const t = Template.fromStack(farmApp().stack);
-const json = t.toJSON() as { Resources: Resources; Outputs: Record<string, unknown> };
-const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
-const byPrefix = (type: string, prefix: string): [string, Resources[string]] => {
-  const found = Object.entries(json.Resources).filter(([id, r]) => r.Type === type && id.startsWith(prefix));
-  if (found.length !== 1) throw new Error(`${found.length} ${type} named ${prefix}*`);
-  return found[0];
-};
-const statementsOf = (roleId: string): Statement[] =>
-  Object.values(json.Resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as { Ref: string }[]).some((x) => x.Ref === roleId))
-    .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-const actionsOf = (roleId: string): string[] => [...new Set(statementsOf(roleId).flatMap((s) => list(s.Action)))].sort();
+const { byPrefix, statementsOf, actions } = templateReader(t);
+const actionsOf = (roleId: string): string[] => actions(statementsOf(roleId));
 
 describe('the versions and builds tables', () => {
   it.each(['HistoryVersions', 'HistoryBuilds'])('%s is on demand, encrypted, recoverable to any point, protected and kept', (prefix) => {

@@ -11,24 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { farmApp } from '../helpers/farm';
-
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, unknown> };
-type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: unknown }>;
+import { list, Resources, templateReader } from '../helpers/template';
 
 const t = Template.fromStack(farmApp().stack);
-const json = t.toJSON() as { Resources: Resources; Outputs: Record<string, unknown> };
-const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
-const byPrefix = (type: string, prefix: string): [string, Resources[string]] => {
-  const found = Object.entries(json.Resources).filter(([id, r]) => r.Type === type && id.startsWith(prefix));
-  if (found.length !== 1) throw new Error(`${found.length} ${type} named ${prefix}*`);
-  return found[0];
-};
-const statementsOf = (roleId: string): Statement[] =>
-  Object.values(json.Resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as { Ref: string }[]).some((x) => x.Ref === roleId))
-    .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-const actions = (statements: Statement[]): string[] => [...new Set(statements.flatMap((s) => list(s.Action)))].sort();
-const withAction = (statements: Statement[], action: string): Statement[] => statements.filter((s) => list(s.Action).includes(action));
+const { json, byPrefix, statementsOf, actions, withAction } = templateReader(t);
 const runbook = () => byPrefix('AWS::SSM::Document', 'BuildRunbookDocument')[1].Properties;
 const steps = () => (runbook().Content as { mainSteps: Record<string, unknown>[] }).mainSteps;
 const step = (name: string) => steps().find((s) => s.name === name)!;

@@ -1,6 +1,5 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -11,7 +10,7 @@ import { scheduleExpressionProblem, StemcellLineConfig } from '../farm/lines';
 import { DEFAULT_GRACE_MINUTES } from '../farm/sweep';
 import { parseCleanupEvent } from '../publish/cleanup';
 import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
-import { grantPublish } from './build-notifications';
+import { grantPublish, notifyingAlarm } from './build-notifications';
 import { FarmFunction } from './farm-function';
 
 export interface BuildSchedulesProps {
@@ -202,17 +201,7 @@ export class BuildSchedules extends Construct {
   private addAlarms(props: BuildSchedulesProps): void {
     const hour = Duration.hours(1);
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string): void => {
-      const a = new cloudwatch.Alarm(this, id, {
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        // No data is no failure: these run hourly at most.
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: description,
-      });
-      a.addAlarmAction(new cloudwatchActions.SnsAction(props.notifications));
-      this.alarms.push(a);
+      this.alarms.push(notifyingAlarm(this, id, props.notifications, metric, description));
     };
     alarm(
       'DroppedAlarm',
@@ -221,8 +210,6 @@ export class BuildSchedules extends Construct {
     );
     alarm('SweeperErrorsAlarm', this.sweeper.metricErrors({ period: hour, statistic: 'Sum' }), 'The builder sweeper failed: builders past the maximum build time may be left running. See its log group.');
     alarm('CleanupErrorsAlarm', props.cleanupFunction.metricErrors({ period: hour, statistic: 'Sum' }), 'The daily AMI cleanup failed. See its log group.');
-    // CloudWatch publishes to an encrypted topic only if the topic's key lets it.
-    props.notifications.masterKey?.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
   }
 }
 

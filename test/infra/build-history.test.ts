@@ -10,7 +10,7 @@ import { farmApp } from '../helpers/farm';
 import { list, templateReader } from '../helpers/template';
 
 const t = Template.fromStack(farmApp().stack);
-const { byPrefix, statementsOf, actions } = templateReader(t);
+const { json, byPrefix, statementsOf, actions } = templateReader(t);
 const actionsOf = (roleId: string): string[] => actions(statementsOf(roleId));
 
 describe('the versions and builds tables', () => {
@@ -74,6 +74,33 @@ describe('notifications', () => {
     t.hasOutput('NotificationTopicArn', {});
   });
 
+  it("take this account's CloudWatch alarms: the topic's policy and its key let CloudWatch publish, for this account's alarms only", () => {
+    const [keyId, key] = byPrefix('AWS::KMS::Key', 'NotificationsKey');
+    const [topicId] = byPrefix('AWS::SNS::Topic', 'NotificationsTopic');
+    const conditions = {
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+      ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:*']] } },
+    };
+    const [, policy] = byPrefix('AWS::SNS::TopicPolicy', 'NotificationsTopicPolicy');
+    expect((policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement).toContainEqual(expect.objectContaining({ Effect: 'Allow', Action: 'sns:Publish', Principal: { Service: 'cloudwatch.amazonaws.com' }, Resource: { Ref: topicId }, Condition: conditions }));
+    expect((key.Properties.KeyPolicy as { Statement: unknown[] }).Statement).toContainEqual(expect.objectContaining({ Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Principal: { Service: 'cloudwatch.amazonaws.com' }, Condition: conditions }));
+    // Every alarm of the farm goes to that topic.
+    const alarms = Object.values(json.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
+    expect(alarms.map((a) => (a.Properties.AlarmDescription as string).split(':')[0])).toHaveLength(5);
+    for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    expect(keyId).toBeDefined();
+  });
+
+  it("keep what build-status failed on: Lambda's retries end in the Undelivered queue, and both its errors and that queue raise alarms", () => {
+    const [fnId] = byPrefix('AWS::Lambda::Function', 'NotificationsBuildStatus');
+    const [queueId] = byPrefix('AWS::SQS::Queue', 'NotificationsUndelivered');
+    const [, config] = byPrefix('AWS::Lambda::EventInvokeConfig', 'NotificationsBuildStatusEventInvokeConfig');
+    expect(config.Properties).toMatchObject({ FunctionName: { Ref: fnId }, MaximumRetryAttempts: 2, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } } });
+    const alarms = Object.values(json.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm').map((a) => a.Properties);
+    expect(alarms).toContainEqual(expect.objectContaining({ MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }] }));
+    expect(alarms).toContainEqual(expect.objectContaining({ MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] }));
+  });
+
   it('subscribe the configured email address', () => {
     const withEmail = Template.fromStack(farmApp({ notificationEmail: 'platform@example.com' }).stack);
     withEmail.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'platform@example.com' });
@@ -96,9 +123,9 @@ describe('notifications', () => {
     ]);
   });
 
-  it('build-status may read executions, results and light stemcells, write records and publish, and nothing else', () => {
+  it('build-status may read executions, results and light stemcells, write records, publish and send what it failed on to its queue, and nothing else', () => {
     const [roleId] = byPrefix('AWS::IAM::Role', 'NotificationsBuildStatusRole');
-    expect(actionsOf(roleId)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'kms:Decrypt', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 's3:GetObject', 's3:ListBucket', 'sns:Publish', 'ssm:GetAutomationExecution']);
+    expect(actionsOf(roleId)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'kms:Decrypt', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 's3:GetObject', 's3:ListBucket', 'sns:Publish', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', 'ssm:GetAutomationExecution']);
     const statements = statementsOf(roleId);
     const s3Get = statements.find((s) => list(s.Action).includes('s3:GetObject'))!;
     expect(JSON.stringify(s3Get.Resource)).toContain('/builds/*/result.json');

@@ -213,11 +213,6 @@ describe('alarms', () => {
       expect(a).toMatchObject({ AlarmActions: [topic], Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching', Period: 3600 });
     }
   });
-
-  it('may publish to the encrypted topic: its key lets CloudWatch use it', () => {
-    const key = template.Resources[logicalId('NotificationsKey')].Properties.KeyPolicy.Statement;
-    expect(key).toContainEqual({ Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Resource: '*' });
-  });
 });
 
 describe('cdk-nag AwsSolutions', () => {

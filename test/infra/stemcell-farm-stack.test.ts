@@ -152,6 +152,22 @@ describe('configuration errors are actionable', () => {
   ])('%j', (context, message) => {
     expect(() => farmApp(context)).toThrow(message);
   });
+
+  it.each([
+    [{ stemcellLines: { 'ubuntu-jammy': { schedule: 'cron(bad)' } } }, "cdk context 'stemcellLines.ubuntu-jammy.schedule'"],
+    [{ sshIngressCidr: '0.0.0.0/0' }, 'opens SSH to the whole internet'],
+  ])('cdk synth with %j says what to fix, without a stack trace', (context, message) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'farm-synth-'));
+    try {
+      // What the cdk CLI hands the app: the context as JSON, the output folder.
+      const r = spawnSync('npx', ['tsx', 'bin/stemcell-farm.ts'], { cwd: path.join(__dirname, '..', '..'), env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: out, CDK_DEBUG: '' }, encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('cdk-nag AwsSolutions', () => {

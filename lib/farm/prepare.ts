@@ -33,7 +33,11 @@ export const stemcellLine = (p: Pick<BuildParameters, 'operatingSystem'>): strin
  * line's next number. Asked again for the same execution, it answers the same.
  */
 export interface VersionSource {
-  versionFor(line: string, executionId: string, requested: string | undefined, now: Date): Promise<string>;
+  /**
+   * `isBuilt` says whether a version already has stemcells (in the bucket):
+   * a source that numbers the build skips such versions.
+   */
+  versionFor(line: string, executionId: string, requested: string | undefined, now: Date, isBuilt: (version: string) => Promise<boolean>): Promise<string>;
 }
 
 /**
@@ -222,17 +226,21 @@ export async function prepareBuild(clients: PrepareClients, config: PrepareConfi
     }
   }
 
+  const targetsOf = (v: string) => stemcellTargets(os, params.infrastructures, v, params.firmware);
+  const builtKey = async (v: string): Promise<string | undefined> => {
+    for (const s of targetsOf(v)) if (await exists(clients.s3, config.stemcellBucket, s.key, clock)) return s.key;
+    return undefined;
+  };
   let version: string;
   try {
-    version = await versions.versionFor(stemcellLine(params), event.executionId, params.version, now);
+    version = await versions.versionFor(stemcellLine(params), event.executionId, params.version, now, async (v) => (await builtKey(v)) !== undefined);
   } catch (e) {
     throw e instanceof UsageError && !(e instanceof InvalidParameterError) ? new InvalidParameterError('Version', e.message) : e;
   }
-  const stemcells = stemcellTargets(os, params.infrastructures, version, params.firmware);
-  for (const s of stemcells) {
-    if (await exists(clients.s3, config.stemcellBucket, s.key, clock)) {
-      throw new InvalidParameterError('Version', `${version} of ${os} is already built (s3://${config.stemcellBucket}/${s.key}); stemcells are never overwritten, so choose another version or leave Version empty`);
-    }
+  const stemcells = targetsOf(version);
+  const built = await builtKey(version);
+  if (built) {
+    throw new InvalidParameterError('Version', `${version} of ${os} is already built (s3://${config.stemcellBucket}/${built}); stemcells are never overwritten, so choose another version or leave Version empty`);
   }
 
   const request: BuildRequest = {

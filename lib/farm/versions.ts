@@ -53,19 +53,21 @@ export class DynamoVersions implements VersionSource {
     private readonly clock: Clock,
   ) {}
 
-  async versionFor(line: string, executionId: string, requested: string | undefined, now: Date): Promise<string> {
+  async versionFor(line: string, executionId: string, requested: string | undefined, now: Date, isBuilt: (version: string) => Promise<boolean>): Promise<string> {
     const known = await this.executionVersion(line, executionId);
     if (known !== undefined) {
       if (requested !== undefined && requested !== known) throw new FailedError(`execution ${executionId} already holds version ${known} of ${line}, not ${requested}`);
       return known;
     }
     if (requested !== undefined) {
+      // Already built: Prepare refuses it, saying where; nothing to hold.
+      if (await isBuilt(requested)) return requested;
       if (!(await this.holdVersion(line, requested, executionId, now))) {
         throw new InvalidParameterError('Version', `${requested} of ${line} is already taken by another build (the farm's versions table); versions are never reused, so choose another or leave Version empty`);
       }
       return this.recordExecution(line, executionId, requested, now);
     }
-    return this.recordExecution(line, executionId, await this.nextVersion(line, executionId, now), now);
+    return this.recordExecution(line, executionId, await this.nextVersion(line, executionId, now, isBuilt), now);
   }
 
   private format(line: string): VersionFormat {
@@ -106,7 +108,7 @@ export class DynamoVersions implements VersionSource {
   }
 
   /** The line's next free number, taken for this execution. */
-  private async nextVersion(line: string, executionId: string, now: Date): Promise<string> {
+  private async nextVersion(line: string, executionId: string, now: Date, isBuilt: (version: string) => Promise<boolean>): Promise<string> {
     const burned = new Set<number>();
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const counter = await this.get(line, COUNTER);
@@ -117,8 +119,9 @@ export class DynamoVersions implements VersionSource {
       if (n === undefined && (await this.take(line, last, executionId))) n = last + 1;
       if (n !== undefined) {
         const version = renderVersion(this.format(line), n);
-        if (await this.holdVersion(line, version, executionId, now)) return version;
-        // An explicit Version already holds it: the number is burned, take the next.
+        // Held by an explicit Version, or built before the counter knew (by hand, or by a farm whose
+        // tables were replaced): the number is burned, take the next. The hold stays, marking it taken.
+        if ((await this.holdVersion(line, version, executionId, now)) && !(await isBuilt(version))) return version;
         burned.add(n);
         continue;
       }

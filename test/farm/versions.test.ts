@@ -82,8 +82,9 @@ describe('version numbers per line', () => {
     await prepare(2);
     // Prepare died after taking its number: no request.json, but the table remembers.
     const source = versions();
-    expect(await source.versionFor('ubuntu-noble', execution(3), undefined, new Date())).toBe('1.3');
-    expect(await source.versionFor('ubuntu-noble', execution(3), undefined, new Date())).toBe('1.3');
+    const unbuilt = async () => false;
+    expect(await source.versionFor('ubuntu-noble', execution(3), undefined, new Date(), unbuilt)).toBe('1.3');
+    expect(await source.versionFor('ubuntu-noble', execution(3), undefined, new Date(), unbuilt)).toBe('1.3');
     expect((await prepare(3)).version).toBe('1.3');
     expect((await prepare(1)).version).toBe(first.version);
     expect((await prepare(4)).version).toBe('1.4');
@@ -111,6 +112,14 @@ describe('version numbers per line', () => {
     expect((await prepare(3)).version).toBe('1.1');
     // 1.2 is held by execution 1: number 2 is burned.
     expect((await prepare(4)).version).toBe('1.3');
+  });
+
+  it('skips numbers whose stemcells are in the bucket already (built by hand, or before the tables were new), and still refuses them given explicitly', async () => {
+    s3.put(CONFIG.stemcellBucket, 'ubuntu-noble/1.1/bosh-stemcell-1.1-openstack-kvm-ubuntu-noble-go_agent.tgz', Buffer.from('x'));
+    s3.put(CONFIG.stemcellBucket, 'ubuntu-noble/1.2/bosh-stemcell-1.2-openstack-kvm-ubuntu-noble-go_agent.tgz', Buffer.from('x'));
+    expect((await prepare(1)).version).toBe('1.3');
+    expect((await prepare(2)).version).toBe('1.4');
+    await expect(prepare(3, { Version: '1.2' })).rejects.toThrow(/Version: 1\.2 of ubuntu-noble is already built/);
   });
 
   it('refuses an explicit Version already built for the line, found in the bucket', async () => {

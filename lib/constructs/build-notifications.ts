@@ -65,7 +65,7 @@ export class BuildNotifications extends Construct {
       logRetention,
       statements: [
         new iam.PolicyStatement({ actions: ['ssm:GetAutomationExecution'], resources: [`arn:${partition}:ssm:${region}:${account}:automation-execution/*`] }),
-        new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [props.buildsTable.tableArn] }),
+        new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [props.buildsTable.tableArn] }),
         new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [props.stemcellBucket.arnForObjects('builds/*/result.json'), props.stemcellBucket.arnForObjects('*/light-bosh-stemcell-*.tgz')] }),
         // A build that wrote no result is NoSuchKey only with ListBucket (AccessDenied otherwise).
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.stemcellBucket.bucketArn] }),

@@ -19,7 +19,7 @@ import { VERSION_PATTERN } from '../stemcell/naming';
 import { readStemcellTarball } from '../stemcell/tarball';
 import { resultKey } from './keys';
 import { Notification, parseStatusEvent, renderNotification, StatusEvent } from './notification';
-import { BuildRecord, recordEnd, recordFromItem, stageSeconds } from './records';
+import { BuildRecord, recordEnd, recordFromItem, recordNotified, stageSeconds } from './records';
 import { BuildResult, MAX_RESULT_BYTES, parseBuildResult } from './result';
 
 export interface BuildStatusClients {
@@ -137,12 +137,23 @@ export async function buildStatus(clients: BuildStatusClients, config: BuildStat
   const execution = (await withRetries(() => clients.ssm.send(new GetAutomationExecutionCommand({ AutomationExecutionId: status.executionId })), clock)).AutomationExecution;
   if (!execution) return { ignored: `Systems Manager knows no execution ${status.executionId}` };
   const started = await startedRecord(clients, config, status.executionId, clock);
+  // EventBridge delivers at least once, and Lambda retries: the first final event decides, and is announced once.
+  if (started && started.status !== 'InProgress') {
+    if (started.notifiedAt) return { record: started, ignored: `execution ${status.executionId} is recorded (${started.status}) and announced already` };
+    return { record: started, notification: await announce(clients, config, started, status, clock) };
+  }
   const result = await buildResult(clients, config, status.executionId, clock);
   const lightKey = status.status === 'Success' ? execution.Outputs?.[RUNBOOK_OUTPUTS.lightKey]?.[0] : undefined;
   const amis = await publishedAmis(clients, config, lightKey, clock);
   const record = finishedRecord(status, execution, started, result, amis);
-  await recordEnd(clients.dynamodb, config.buildsTable, record, clock);
+  if (!(await recordEnd(clients.dynamodb, config.buildsTable, record, clock))) return { ignored: `execution ${status.executionId} was recorded by another delivery of its event` };
+  return { record, notification: await announce(clients, config, record, status, clock) };
+}
+
+/** Publish the build's end, then note that it was. */
+async function announce(clients: BuildStatusClients, config: BuildStatusConfig, record: BuildRecord, status: StatusEvent, clock: Clock): Promise<Notification> {
   const notification = renderNotification(record, status, config.stemcellBucket);
   await withRetries(() => clients.sns.send(new PublishCommand({ TopicArn: config.topicArn, Subject: notification.subject, Message: notification.message })), clock);
-  return { record, notification };
+  await recordNotified(clients.dynamodb, config.buildsTable, record.executionId, new Date(clock.now()).toISOString(), clock);
+  return notification;
 }

@@ -4,6 +4,7 @@
  * operator reads in their mail: the stemcell and version, the outcome, a link
  * to the execution, and the light stemcell or the step that failed.
  */
+import { isRegionName } from '../aws/identifiers';
 import { eventObject, InvalidInputError } from '../aws/input';
 import { BuildRecord, FINAL_STATUSES, FinalStatus } from './records';
 
@@ -35,7 +36,7 @@ export function parseStatusEvent(event: unknown): StatusEvent {
   const status = detail.Status;
   if (typeof status !== 'string' || !(FINAL_STATUSES as readonly string[]).includes(status)) throw new InvalidInputError(`build-status: 'detail.Status' must be one of ${FINAL_STATUSES.join(', ')}, got ${JSON.stringify(status)?.slice(0, 40)}`);
   if (typeof detail.Definition !== 'string' || !/^[A-Za-z0-9_.-]{3,128}$/.test(detail.Definition)) throw new InvalidInputError("build-status: 'detail.Definition' must name the runbook");
-  if (typeof e.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(e.region)) throw new InvalidInputError("build-status: 'region' must be a region name");
+  if (typeof e.region !== 'string' || !isRegionName(e.region)) throw new InvalidInputError("build-status: 'region' must be a region name");
   const resources = Array.isArray(e.resources) ? e.resources.filter((r): r is string => typeof r === 'string') : [];
   const partition = resources.map((r) => PARTITION.exec(r)?.[1]).find((p) => p !== undefined) ?? 'aws';
   const time = typeof e.time === 'string' && !Number.isNaN(Date.parse(e.time)) ? new Date(e.time).toISOString() : new Date(0).toISOString();
@@ -57,7 +58,7 @@ function duration(seconds: number): string {
 }
 
 export interface Notification {
-  /** SNS subjects: ASCII, at most 100 characters. */
+  /** SNS subjects: ASCII, fewer than 100 characters. */
   readonly subject: string;
   readonly message: string;
 }
@@ -67,7 +68,7 @@ export function renderNotification(record: BuildRecord, event: StatusEvent, stem
   const status = record.status === 'InProgress' ? event.status : record.status;
   const stemcell = `${record.line}${record.version ? ` ${record.version}` : ''}`;
   const where = status === 'Success' ? '' : record.failedStep ? ` at ${record.failedStep}` : '';
-  const subject = `Stemcell Farm: ${stemcell} ${OUTCOME[status]}${where}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
+  const subject = `Stemcell Farm: ${stemcell} ${OUTCOME[status]}${where}`.replace(/[^\x20-\x7e]/g, '?').slice(0, 99);
   const lines = [`${stemcell}: ${status === 'Success' ? 'the build succeeded' : `the build ${OUTCOME[status].toLowerCase()}${where}`}.`, ''];
   if (status !== 'Success') {
     if (record.failure) lines.push(`What went wrong: ${record.failure}`);

@@ -6,7 +6,7 @@
  * the table's two indexes; the table's layout is declared here and the
  * construct builds the table from it.
  */
-import { AttributeValue, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { AttributeValue, DynamoDBClient, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { errorCode, withRetries } from '../aws/retry';
 import { Clock } from '../aws/runtime';
 import { CheckSummary, StageTime } from './result';
@@ -48,6 +48,8 @@ export interface BuildRecord {
   readonly checks?: CheckSummary;
   /** Stage -> seconds: the OS image's stages, then each stemcell's (summed over stemcells). */
   readonly stageSeconds?: Readonly<Record<string, number>>;
+  /** When the build's end was announced on the topic: a second delivery of its event announces nothing. */
+  readonly notifiedAt?: string;
 }
 
 /** YYYY-MM of an ISO time: the partition of the by-month index. */
@@ -61,12 +63,16 @@ export function stageSeconds(osImage: readonly StageTime[], stemcells: readonly 
 }
 
 const S = (v: string): AttributeValue => ({ S: v });
+/** The record's optional text fields. */
+const STRING_FIELDS = ['version', 'endedAt', 'failedStep', 'failure', 'requestKey', 'osImageKey', 'snapshotId', 'lightKey', 'notifiedAt'] as const;
+/** A record Prepare started, or none yet: what only a build's first final event may replace. */
+const NOT_FINAL = { ConditionExpression: 'attribute_not_exists(executionId) OR #status = :inProgress', ExpressionAttributeNames: { '#status': 'status' }, ExpressionAttributeValues: { ':inProgress': { S: 'InProgress' } } };
 const N = (v: number): AttributeValue => ({ N: String(v) });
 
 /** The record as a DynamoDB item (absent fields are left out, never written empty). */
 export function recordItem(r: BuildRecord): Record<string, AttributeValue> {
   const item: Record<string, AttributeValue> = { executionId: S(r.executionId), line: S(r.line), status: S(r.status), startedAt: S(r.startedAt), startedMonth: S(monthOf(r.startedAt)) };
-  const strings = ['version', 'endedAt', 'failedStep', 'failure', 'requestKey', 'osImageKey', 'snapshotId', 'lightKey'] as const;
+  const strings = STRING_FIELDS;
   for (const k of strings) if (r[k] !== undefined) item[k] = S(r[k]!);
   if (r.durationSeconds !== undefined) item.durationSeconds = N(r.durationSeconds);
   if (r.stemcellKeys) item.stemcellKeys = { L: r.stemcellKeys.map(S) };
@@ -88,7 +94,7 @@ export function recordFromItem(item: Record<string, AttributeValue>): BuildRecor
     line: s('line') ?? 'unknown',
     status: (s('status') ?? 'InProgress') as BuildStatus,
     startedAt: s('startedAt') ?? '',
-    ...Object.fromEntries((['version', 'endedAt', 'failedStep', 'failure', 'requestKey', 'osImageKey', 'snapshotId', 'lightKey'] as const).flatMap((k) => (s(k) === undefined ? [] : [[k, s(k)]]))),
+    ...Object.fromEntries(STRING_FIELDS.flatMap((k) => (s(k) === undefined ? [] : [[k, s(k)]]))),
     ...(n(item.durationSeconds) !== undefined ? { durationSeconds: n(item.durationSeconds) } : {}),
     ...(item.stemcellKeys?.L ? { stemcellKeys: item.stemcellKeys.L.flatMap((v) => (v.S === undefined ? [] : [v.S])) } : {}),
     ...(item.amis?.M ? { amis: map(item.amis, (a) => a.S) } : {}),
@@ -106,13 +112,7 @@ export async function recordStart(dynamodb: DynamoDBClient, table: string, recor
     await withRetries(
       () =>
         dynamodb.send(
-          new PutItemCommand({
-            TableName: table,
-            Item: recordItem(record),
-            ConditionExpression: 'attribute_not_exists(executionId) OR #status = :inProgress',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':inProgress': S('InProgress') },
-          }),
+          new PutItemCommand({ TableName: table, Item: recordItem(record), ...NOT_FINAL }),
         ),
       clock,
     );
@@ -121,9 +121,32 @@ export async function recordStart(dynamodb: DynamoDBClient, table: string, recor
   }
 }
 
-/** The record of a finished build, replacing what Prepare wrote. */
-export async function recordEnd(dynamodb: DynamoDBClient, table: string, record: BuildRecord, clock: Clock): Promise<void> {
-  await withRetries(() => dynamodb.send(new PutItemCommand({ TableName: table, Item: recordItem(record) })), clock);
+/** The record of a finished build, replacing what Prepare wrote; false when the build has a final record already (a second delivery of its event). */
+export async function recordEnd(dynamodb: DynamoDBClient, table: string, record: BuildRecord, clock: Clock): Promise<boolean> {
+  try {
+    await withRetries(() => dynamodb.send(new PutItemCommand({ TableName: table, Item: recordItem(record), ...NOT_FINAL })), clock);
+    return true;
+  } catch (e) {
+    if (errorCode(e) === 'ConditionalCheckFailedException') return false;
+    throw e;
+  }
+}
+
+/** The build's end was announced. */
+export async function recordNotified(dynamodb: DynamoDBClient, table: string, executionId: string, at: string, clock: Clock): Promise<void> {
+  await withRetries(
+    () =>
+      dynamodb.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: { executionId: S(executionId) },
+          UpdateExpression: 'SET notifiedAt = :at',
+          ConditionExpression: 'attribute_exists(executionId)',
+          ExpressionAttributeValues: { ':at': S(at) },
+        }),
+      ),
+    clock,
+  );
 }
 
 /** A line's records, newest first, started at or after `since` (ISO). */

@@ -130,7 +130,7 @@ describe('the notification of each status, from the sample events', () => {
     expect(failedStep(long).failure!.length).toBeLessThanOrEqual(600);
     const record = finishedRecord(parseStatusEvent(sample('Failed')), long, { ...STARTED, version: `1.${'9'.repeat(60)}` }, undefined, undefined);
     const mail = renderNotification(record, parseStatusEvent(sample('Failed')), 'farm-stemcells');
-    expect(mail.subject.length).toBeLessThanOrEqual(100);
+    expect(mail.subject.length).toBeLessThan(100);
     expect(mail.subject).toMatch(/^[\x20-\x7e]+$/);
   });
 
@@ -174,6 +174,22 @@ describe('build-status', () => {
     expect(r.record).toMatchObject({ executionId: EXECUTION, line: 'ubuntu-jammy', version: '1.42', status: 'Failed', failedStep: 'BuildOnHost' });
     expect(dynamodb.items('builds')).toHaveLength(1);
     expect(sns.commandCalls(PublishCommand)[0].args[0].input).toMatchObject({ TopicArn: config.topicArn, Subject: 'Stemcell Farm: ubuntu-jammy 1.42 FAILED at BuildOnHost' });
+  });
+
+  it('announces a build once: a publish that failed is made by the retry, a later event of another status changes nothing', async () => {
+    ssm.on(GetAutomationExecutionCommand).resolves({ AutomationExecution: execution('Failed', 'BuildOnHost') });
+    sns.on(PublishCommand).rejectsOnce(Object.assign(new Error('KMS key is disabled'), { name: 'KMSDisabled', $metadata: { httpStatusCode: 400 } })).resolves({ MessageId: '1' });
+    await expect(buildStatus(clients(), config, sample('Failed'), new FakeClock())).rejects.toThrow(/KMS key is disabled/);
+    // Recorded, not announced: Lambda's retry announces it.
+    const retried = await buildStatus(clients(), config, sample('Failed'), new FakeClock());
+    expect(retried.notification!.subject).toBe('Stemcell Farm: ubuntu-jammy 1.42 FAILED at BuildOnHost');
+    expect(retried.record).toMatchObject({ status: 'Failed' });
+    // A stray later event (another status) neither rewrites the record nor mails again.
+    const stray = await buildStatus(clients(), config, sample('Success'), new FakeClock());
+    expect(stray.ignored).toMatch(/recorded \(Failed\) and announced already/);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(2);
+    expect(dynamodb.items('builds')).toHaveLength(1);
+    expect(dynamodb.items('builds')[0]).toMatchObject({ status: { S: 'Failed' }, notifiedAt: { S: expect.any(String) } });
   });
 
   it('leaves out of the record what it cannot read: a result.json of another build', async () => {

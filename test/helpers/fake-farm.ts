@@ -80,7 +80,7 @@ export class FakeFarm {
     this.sns.on(PublishCommand).callsFake(async (input) => {
       const topic = Object.keys(this.template.Resources).find((id) => this.template.Resources[id].Type === 'AWS::SNS::Topic' && physicalId(this.template, DEPLOYMENT, id) === input.TopicArn);
       if (!topic) throw new Error(`NotFound: Topic does not exist: ${input.TopicArn}`);
-      if (input.Subject !== undefined && (input.Subject.length > 100 || /[^\x20-\x7e]/.test(input.Subject))) throw new Error('InvalidParameter: Subject must be ASCII, at most 100 characters');
+      if (input.Subject !== undefined && (input.Subject.length >= 100 || /[^\x20-\x7e]/.test(input.Subject))) throw new Error('InvalidParameter: Subject must be ASCII, fewer than 100 characters');
       return { MessageId: `msg-${this.sns.commandCalls(PublishCommand).length}` };
     });
     this.wireSsm();

@@ -125,7 +125,7 @@ describe('notifications', () => {
 
   it('build-status may read executions, results and light stemcells, write records, publish and send what it failed on to its queue, and nothing else', () => {
     const [roleId] = byPrefix('AWS::IAM::Role', 'NotificationsBuildStatusRole');
-    expect(actionsOf(roleId)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'kms:Decrypt', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 's3:GetObject', 's3:ListBucket', 'sns:Publish', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', 'ssm:GetAutomationExecution']);
+    expect(actionsOf(roleId)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'kms:Decrypt', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 's3:GetObject', 's3:ListBucket', 'sns:Publish', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage', 'ssm:GetAutomationExecution']);
     const statements = statementsOf(roleId);
     const s3Get = statements.find((s) => list(s.Action).includes('s3:GetObject'))!;
     expect(JSON.stringify(s3Get.Resource)).toContain('/builds/*/result.json');

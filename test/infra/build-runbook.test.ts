@@ -250,12 +250,15 @@ describe('versions, records and notifications of executed builds', () => {
     expect(published()[0].Subject).toBe('Stemcell Farm: ubuntu-noble FAILED at Prepare');
   });
 
-  it('writes the same record when EventBridge delivers the event again', async () => {
+  it('records and announces a build once when EventBridge delivers its event again', async () => {
     const r = await run(EXECUTION, { Infrastructures: ['openstack'] });
     await farm.executionEnded(EXECUTION, r);
-    const first = record(EXECUTION);
-    await farm.executionEnded(EXECUTION, r);
+    const first = record(EXECUTION)!;
+    expect(first.notifiedAt).toBeDefined();
+    const [again] = await farm.executionEnded(EXECUTION, r);
+    expect(again).toMatchObject({ ignored: expect.stringMatching(/recorded \(Success\) and announced already/) });
     expect(record(EXECUTION)).toEqual(first);
+    expect(published()).toHaveLength(1);
     expect(farm.dynamodb.items(farm.tableName('HistoryBuilds'))).toHaveLength(1);
   });
 });

@@ -10,7 +10,7 @@ import { Construct } from 'constructs';
 import { RUNBOOK_PARAMETERS, RunbookParameter } from '../farm/parameters';
 import { MARKERS } from '../farm/state';
 import { VersionFormat } from '../farm/version-format';
-import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
+import { AMI_TAG, FARM_STACK_TAG, MANAGED_BY } from '../stemcell/ami';
 import { acknowledgeBucketObjects } from './acknowledge';
 import { AmiPublishing } from './ami-publishing';
 import { FarmFunction } from './farm-function';
@@ -232,6 +232,7 @@ export class BuildRunbook extends Construct {
     });
     const tags = [
       { Key: AMI_TAG.managedBy, Value: MANAGED_BY },
+      { Key: FARM_STACK_TAG, Value: Stack.of(this).stackName },
       { Key: AMI_TAG.buildId, Value: '{{ Decode.BuildId }}' },
       { Key: 'execution-id', Value: '{{ automation:EXECUTION_ID }}' },
       { Key: 'Name', Value: 'stemcell-farm builder {{ Decode.BuildId }}' },

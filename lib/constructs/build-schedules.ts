@@ -140,6 +140,7 @@ export class BuildSchedules extends Construct {
       timeout: Duration.minutes(2),
       environment: {
         MAX_BUILD_MINUTES: String(maxBuildMinutes),
+        FARM_STACK_NAME: stack.stackName,
         GRACE_MINUTES: String(Math.ceil((props.sweepGrace ?? Duration.minutes(DEFAULT_GRACE_MINUTES)).toMinutes({ integral: false }))),
         TOPIC_ARN: props.notifications.topicArn,
       },

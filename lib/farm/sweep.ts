@@ -8,7 +8,7 @@
  */
 import { DescribeInstancesCommand, EC2Client, Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { AMI_TAG, MANAGED_BY } from '../stemcell/ami';
+import { AMI_TAG, FARM_STACK_TAG, MANAGED_BY } from '../stemcell/ami';
 import { errorMessage, withRetries } from '../aws/retry';
 import { RunOptions } from '../aws/runtime';
 
@@ -18,6 +18,8 @@ export interface SweepConfig {
   /** Time past the maximum for the watchdog's power-off and the runbook's own termination. */
   readonly graceMinutes: number;
   readonly topicArn: string;
+  /** The farm stack whose builders these are (their FARM_STACK_TAG): another farm's are not ours to judge. */
+  readonly stackName: string;
 }
 
 /** Powering off and terminating take minutes; the runbook's last step may run a little past the watchdog. */
@@ -57,10 +59,12 @@ export function sweepConfigFromEnvironment(env: Record<string, string | undefine
   if (maxBuildMinutes === 0) throw new Error('MAX_BUILD_MINUTES must be more than 0; the farm stack sets it');
   const topicArn = env.TOPIC_ARN;
   if (!topicArn || !/^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/.test(topicArn)) throw new Error(`TOPIC_ARN must be an SNS topic ARN, got ${JSON.stringify(topicArn)}; the farm stack sets it`);
-  return { maxBuildMinutes, graceMinutes: minutes('GRACE_MINUTES', DEFAULT_GRACE_MINUTES), topicArn };
+  const stackName = env.FARM_STACK_NAME;
+  if (!stackName || !/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) throw new Error(`FARM_STACK_NAME must be a stack name, got ${JSON.stringify(stackName)}; the farm stack sets it`);
+  return { maxBuildMinutes, graceMinutes: minutes('GRACE_MINUTES', DEFAULT_GRACE_MINUTES), topicArn, stackName };
 }
 
-async function farmInstances(ec2: EC2Client, options: RunOptions): Promise<Instance[]> {
+async function farmInstances(ec2: EC2Client, stackName: string, options: RunOptions): Promise<Instance[]> {
   const instances: Instance[] = [];
   let token: string | undefined;
   do {
@@ -70,6 +74,7 @@ async function farmInstances(ec2: EC2Client, options: RunOptions): Promise<Insta
           new DescribeInstancesCommand({
             Filters: [
               { Name: `tag:${AMI_TAG.managedBy}`, Values: [MANAGED_BY] },
+              { Name: `tag:${FARM_STACK_TAG}`, Values: [stackName] },
               { Name: 'instance-state-name', Values: LIVE_STATES },
             ],
             MaxResults: 1000,
@@ -89,22 +94,24 @@ async function farmInstances(ec2: EC2Client, options: RunOptions): Promise<Insta
 export async function sweepBuilders(clients: { ec2: EC2Client; sns: SNSClient }, config: SweepConfig, options: RunOptions): Promise<SweepReport> {
   const now = options.clock.now();
   const limitMinutes = config.maxBuildMinutes + config.graceMinutes;
-  const found = await farmInstances(clients.ec2, options);
+  const found = await farmInstances(clients.ec2, config.stackName, options);
   const terminated: SweptBuilder[] = [];
   const failed: SweepReport['failed'] = [];
   const kept: string[] = [];
   for (const instance of found.sort((a, b) => a.InstanceId!.localeCompare(b.InstanceId!))) {
-    // The filter asked for the tag; an instance without it is never touched, whatever EC2 answered.
-    if (!instance.Tags?.some((t) => t.Key === AMI_TAG.managedBy && t.Value === MANAGED_BY)) continue;
+    // The filter asked for the tags; an instance without them is never touched, whatever EC2 answered.
+    const tagged = (key: string, value: string): boolean => instance.Tags?.some((t) => t.Key === key && t.Value === value) ?? false;
+    if (!tagged(AMI_TAG.managedBy, MANAGED_BY) || !tagged(FARM_STACK_TAG, config.stackName)) continue;
     const launched = instance.LaunchTime?.getTime();
-    const ageMinutes = launched === undefined ? undefined : Math.floor((now - launched) / MINUTE);
-    if (ageMinutes === undefined || ageMinutes <= limitMinutes) {
+    const ageMinutes = launched === undefined ? NaN : Math.floor((now - launched) / MINUTE);
+    // An instance whose age cannot be told is kept: the sweeper only terminates what it knows outlived the builds.
+    if (!Number.isFinite(ageMinutes) || ageMinutes <= limitMinutes) {
       kept.push(instance.InstanceId!);
       continue;
     }
     const builder: SweptBuilder = {
       instanceId: instance.InstanceId!,
-      buildId: instance.Tags.find((t) => t.Key === AMI_TAG.buildId)?.Value ?? '',
+      buildId: instance.Tags?.find((t) => t.Key === AMI_TAG.buildId)?.Value ?? '',
       launchedAt: new Date(launched!).toISOString(),
       ageMinutes,
     };

@@ -25,6 +25,9 @@ export const AMI_TAG = {
 
 export const MANAGED_BY = 'stemcell-farm';
 
+/** On builder instances: the farm stack that launched them, so that each farm's sweeper keeps to its own builders. */
+export const FARM_STACK_TAG = 'stemcell-farm-stack';
+
 export type BootMode = 'legacy-bios' | 'uefi-preferred' | 'uefi';
 export const BOOT_MODES: readonly BootMode[] = ['legacy-bios', 'uefi-preferred', 'uefi'];
 

@@ -9,7 +9,7 @@ const ec2Mock = mockClient(EC2Client);
 const snsMock = mockClient(SNSClient);
 const clients = { ec2: new EC2Client({ region: 'eu-central-1', maxAttempts: 1 }), sns: new SNSClient({ region: 'eu-central-1', maxAttempts: 1 }) };
 const TOPIC = `arn:aws:sns:eu-central-1:${ACCOUNT}:StemcellFarm-Notifications`;
-const config: SweepConfig = { maxBuildMinutes: 240, graceMinutes: 30, topicArn: TOPIC };
+const config: SweepConfig = { maxBuildMinutes: 240, graceMinutes: 30, topicArn: TOPIC, stackName: 'StemcellFarm' };
 const MINUTE = 60_000;
 
 let clock: FakeClock;
@@ -30,9 +30,11 @@ afterAll(() => {
   snsMock.restore();
 });
 
+const buildIdOf = (i: Instance): string | undefined => i.Tags!.find((t) => t.Key === 'build-id')?.Value;
+
 let serial = 0;
 /** An instance as DescribeInstances describes it, launched `minutesAgo` before the clock's now. */
-function instance(minutesAgo: number, options: { farm?: boolean; buildId?: string; state?: string } = {}): Instance {
+function instance(minutesAgo: number, options: { farm?: boolean; buildId?: string; state?: string; stack?: string } = {}): Instance {
   const id = `i-0${(++serial).toString(16).padStart(16, '0')}`;
   const farm = options.farm ?? true;
   const buildId = options.buildId ?? `4105a4fc-f944-11e6-9d32-0000000000${serial.toString().padStart(2, '0')}`;
@@ -49,6 +51,7 @@ function instance(minutesAgo: number, options: { farm?: boolean; buildId?: strin
     Tags: farm
       ? [
           { Key: 'managed-by', Value: 'stemcell-farm' },
+          { Key: 'stemcell-farm-stack', Value: options.stack ?? 'StemcellFarm' },
           ...(buildId ? [{ Key: 'build-id', Value: buildId }] : []),
           { Key: 'execution-id', Value: buildId },
           { Key: 'Name', Value: `stemcell-farm builder ${buildId}` },
@@ -90,6 +93,7 @@ describe('sweepBuilders', () => {
     // Only farm instances that still exist are asked for.
     expect(ec2Mock.commandCalls(DescribeInstancesCommand)[0].args[0].input.Filters).toEqual([
       { Name: 'tag:managed-by', Values: ['stemcell-farm'] },
+      { Name: 'tag:stemcell-farm-stack', Values: ['StemcellFarm'] },
       { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
     ]);
 
@@ -101,7 +105,7 @@ describe('sweepBuilders', () => {
     const body = published[0].Message!;
     expect(body).toContain('at most 240 minutes');
     expect(body).toContain('still there after 270');
-    for (const i of [old, stopped]) expect(body).toContain(`${i.InstanceId}  build ${i.Tags![1].Value}  launched ${i.LaunchTime!.toISOString()}`);
+    for (const i of [old, stopped]) expect(body).toContain(`${i.InstanceId}  build ${buildIdOf(i)}  launched ${i.LaunchTime!.toISOString()}`);
     expect(body).toContain('(300 minutes ago)');
     expect(body).not.toContain(young.InstanceId);
   });
@@ -116,6 +120,17 @@ describe('sweepBuilders', () => {
     expect(JSON.stringify(report)).not.toContain(theirs.InstanceId);
   });
 
+  it("never touches another farm stack's builders, nor one whose launch time it cannot read", async () => {
+    const otherFarm = instance(5000, { stack: 'StemcellFarmBuildRunbookInteg' });
+    const undated = { ...instance(5000), LaunchTime: new Date(Number.NaN) };
+    const ours = instance(5000);
+    pages([otherFarm, undated, ours]);
+    const report = await sweepBuilders(clients, config, run());
+    expect(terminatedIds()).toEqual([ours.InstanceId]);
+    expect(report.kept).toEqual([undated.InstanceId]);
+    expect(report.notified).toBe(true);
+  });
+
   it('reads every page', async () => {
     const first = instance(1000);
     const second = instance(10);
@@ -124,7 +139,7 @@ describe('sweepBuilders', () => {
     const report = await sweepBuilders(clients, config, run());
     expect(ec2Mock.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'token-1', 'token-2']);
     expect(report.terminated.map((b) => [b.instanceId, b.buildId])).toEqual([
-      [first.InstanceId, first.Tags![1].Value],
+      [first.InstanceId, buildIdOf(first)],
       [third.InstanceId, ''],
     ]);
     expect(report.kept).toEqual([second.InstanceId]);
@@ -183,17 +198,18 @@ describe('sweepBuilders', () => {
 
 describe('sweepConfigFromEnvironment', () => {
   it('reads what the stack sets, with a default grace', () => {
-    expect(sweepConfigFromEnvironment({ MAX_BUILD_MINUTES: '240', TOPIC_ARN: TOPIC })).toEqual({ maxBuildMinutes: 240, graceMinutes: 30, topicArn: TOPIC });
-    expect(sweepConfigFromEnvironment({ MAX_BUILD_MINUTES: '90', GRACE_MINUTES: '0', TOPIC_ARN: 'arn:aws-cn:sns:cn-north-1:111122223333:farm.fifo' }).graceMinutes).toBe(0);
+    expect(sweepConfigFromEnvironment({ MAX_BUILD_MINUTES: '240', TOPIC_ARN: TOPIC, FARM_STACK_NAME: 'StemcellFarm' })).toEqual({ maxBuildMinutes: 240, graceMinutes: 30, topicArn: TOPIC, stackName: 'StemcellFarm' });
+    expect(sweepConfigFromEnvironment({ MAX_BUILD_MINUTES: '90', GRACE_MINUTES: '0', TOPIC_ARN: 'arn:aws-cn:sns:cn-north-1:111122223333:farm.fifo', FARM_STACK_NAME: 'Farm2' }).graceMinutes).toBe(0);
   });
 
   it.each([
     [{ TOPIC_ARN: TOPIC }, /MAX_BUILD_MINUTES must be a whole number of minutes, got undefined/],
     [{ MAX_BUILD_MINUTES: '4h', TOPIC_ARN: TOPIC }, /MAX_BUILD_MINUTES must be a whole number/],
     [{ MAX_BUILD_MINUTES: '0', TOPIC_ARN: TOPIC }, /MAX_BUILD_MINUTES must be more than 0/],
-    [{ MAX_BUILD_MINUTES: '240', GRACE_MINUTES: '-5', TOPIC_ARN: TOPIC }, /GRACE_MINUTES must be a whole number/],
+    [{ MAX_BUILD_MINUTES: '240', GRACE_MINUTES: '-5', TOPIC_ARN: TOPIC, FARM_STACK_NAME: 'StemcellFarm' }, /GRACE_MINUTES must be a whole number/],
     [{ MAX_BUILD_MINUTES: '240' }, /TOPIC_ARN must be an SNS topic ARN, got undefined/],
     [{ MAX_BUILD_MINUTES: '240', TOPIC_ARN: 'StemcellFarm-Notifications' }, /TOPIC_ARN must be an SNS topic ARN/],
+    [{ MAX_BUILD_MINUTES: '240', TOPIC_ARN: TOPIC }, /FARM_STACK_NAME must be a stack name, got undefined/],
   ])('refuses %j', (env, message) => {
     expect(() => sweepConfigFromEnvironment(env)).toThrow(message);
   });

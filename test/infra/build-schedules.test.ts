@@ -165,7 +165,7 @@ describe('builder sweeper', () => {
   const fn = template.Resources[fnId].Properties;
 
   it('is a farm function told the maximum build time, the grace and the topic', () => {
-    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 120, Environment: { Variables: { MAX_BUILD_MINUTES: '240', GRACE_MINUTES: '30', TOPIC_ARN: { Ref: logicalId('Notifications', 'AWS::SNS::Topic') } } } });
+    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 120, Environment: { Variables: { MAX_BUILD_MINUTES: '240', FARM_STACK_NAME: 'Farm', GRACE_MINUTES: '30', TOPIC_ARN: { Ref: logicalId('Notifications', 'AWS::SNS::Topic') } } } });
     expect(template.Resources[logicalId('SchedulesSweeperLogs')].Properties.RetentionInDays).toBe(90);
     const t = build({ maxBuildTime: Duration.minutes(90), sweepGrace: Duration.minutes(15) }).template;
     const vars = Object.values(t.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.MAX_BUILD_MINUTES)!.Properties.Environment.Variables;

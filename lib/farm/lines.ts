@@ -204,7 +204,13 @@ export function scheduleExpressionProblem(expression: string): string | undefine
   for (const [i, spec] of CRON_FIELDS.entries()) {
     if (!cronFieldValid(fields[i], spec)) return `${shown(expression)}: the ${spec.name} field ${shown(fields[i])} is not valid (${spec.help})`;
   }
-  const [minutes, , dayOfMonth, , dayOfWeek] = fields;
+  // Scheduler takes the expression as written; what was checked is what is deployed.
+  if (expression !== `cron(${fields.join(' ')})`) return `${shown(expression)}: write the six fields with one space between them, "cron(${fields.join(' ')})"`;
+  const [minutes, , dayOfMonth, month, dayOfWeek, year] = fields;
+  const numbers = (field: string): number[] => (/^[\d,-]+$/.test(field) ? field.split(/[,-]/).map(Number) : []);
+  const thisYear = new Date().getUTCFullYear();
+  if (numbers(year).length > 0 && Math.max(...numbers(year)) < thisYear) return `${shown(expression)} would never start a build: its years are past`;
+  if (/^(2|FEB)$/i.test(month) && numbers(dayOfMonth).length > 0 && Math.min(...numbers(dayOfMonth)) > 29) return `${shown(expression)} would never start a build: February has no day ${dayOfMonth}`;
   if ((dayOfMonth === '?') === (dayOfWeek === '?')) return `${shown(expression)}: give '?' in exactly one of day-of-month and day-of-week, e.g. "cron(0 3 ? * MON *)" or "cron(0 3 1 * ? *)"`;
   if (!/^\d+$/.test(minutes)) return `${shown(expression)} would start a build more often than once an hour, and a build takes an hour or more: give one minute of the hour, e.g. 0`;
   return undefined;

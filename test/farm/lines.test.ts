@@ -152,6 +152,10 @@ describe('stemcell lines', () => {
     ['rate(2 day)', /write rate\(1 day\), or rate\(2 days\)/],
     ['rate(0 hours)', /is not a rate expression/],
     ['rate(1 week)', /is not a rate expression/],
+    ['cron( 0  3 ? * MON * )', /write the six fields with one space between them, "cron\(0 3 \? \* MON \*\)"/],
+    ['cron(0 3 ? * MON 2001)', /would never start a build: its years are past/],
+    ['cron(0 3 30 FEB ? *)', /February has no day 30/],
+    ['cron(0 3 31 2 ? *)', /February has no day 31/],
     [7, /expected a schedule expression/],
     [undefined, /expected a schedule expression/],
   ])('refuse the schedule %j, naming its key', (schedule, problem) => {

@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -74,6 +75,13 @@ export interface BuilderImageProps {
   readonly notificationTopic?: sns.ITopic;
   /** @default logs.RetentionDays.THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Start the pipeline when a deploy creates or changes the recipe (the first
+   * deploy, and every change of the component or the code): the weekly
+   * schedule sees a new parent image, but not a recipe it has not built yet.
+   * @default true
+   */
+  readonly bakeOnChange?: boolean;
 }
 
 /**
@@ -92,7 +100,8 @@ export function contentVersion(content: unknown): string {
  * Ubuntu 24.04 with Node.js and the host packages of a farm build baked in
  * (install-host.sh, from the farm's code asset), checked by `stemcell doctor`
  * before the snapshot and on an instance of the new image. A weekly schedule
- * builds only when Canonical's image or the component changed; each image's
+ * builds only when Canonical's image changed, and a deploy that brings a new
+ * recipe (the component or the code changed) starts a run; each image's
  * AMI id goes into an SSM parameter the runbook reads, and a lifecycle policy
  * keeps the last few images.
  *
@@ -117,6 +126,8 @@ export class BuilderImage extends Construct {
   readonly imageLogGroup: logs.LogGroup;
   /** Image Builder's log of the pipeline: each scheduled run, and why it built or skipped. */
   readonly pipelineLogGroup: logs.LogGroup;
+  /** Starts the pipeline when a deploy changes the recipe (with bakeOnChange). */
+  readonly bake?: cr.AwsCustomResource;
 
   constructor(scope: Construct, id: string, props: BuilderImageProps) {
     super(scope, id);
@@ -151,7 +162,7 @@ export class BuilderImage extends Construct {
     this.distribution = this.makeDistribution(name, imageTags);
     this.pipeline = new imagebuilder.CfnImagePipeline(this, 'Pipeline', {
       name,
-      description: 'Stemcell Farm builder image: rebuilt when Canonical publishes a new Ubuntu 24.04 image, or the component or the code changes',
+      description: 'Stemcell Farm builder image: rebuilt weekly when Canonical publishes a new Ubuntu 24.04 image, and at a deploy that changes the component or the code',
       imageRecipeArn: this.recipe.attrArn,
       infrastructureConfigurationArn: this.infrastructure.attrArn,
       distributionConfigurationArn: this.distribution.attrArn,
@@ -173,6 +184,39 @@ export class BuilderImage extends Construct {
       policyDetails: [{ action: { type: 'DELETE', includeResources: { amis: true, snapshots: true } }, filter: { type: 'COUNT', value: keep } }],
       status: 'ENABLED',
     });
+    if (props.bakeOnChange ?? true) this.bake = this.bakeOnChange();
+  }
+
+  /**
+   * A pipeline run for each recipe a deploy brings: the recipe's ARN (its
+   * version) is the resource's id, so an unchanged deploy starts nothing, and
+   * the client token makes a retried call start one run, not two.
+   */
+  private bakeOnChange(): cr.AwsCustomResource {
+    const start: cr.AwsSdkCall = {
+      service: 'Imagebuilder',
+      action: 'startImagePipelineExecution',
+      parameters: { imagePipelineArn: this.pipeline.attrArn, clientToken: this.recipe.version.replace(/\./g, '-').slice(0, 36) },
+      physicalResourceId: cr.PhysicalResourceId.of(this.recipe.attrArn),
+    };
+    const bake = new cr.AwsCustomResource(this, 'BakeOnChange', {
+      onCreate: start,
+      onUpdate: start,
+      installLatestAwsSdk: false,
+      policy: cr.AwsCustomResourcePolicy.fromStatements([new iam.PolicyStatement({ actions: ['imagebuilder:StartImagePipelineExecution'], resources: [this.pipeline.attrArn] })]),
+      logGroup: new logs.LogGroup(this, 'BakeOnChangeLogs', { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.DESTROY }),
+    });
+    // The recipe must be the pipeline's before the run starts.
+    bake.node.addDependency(this.pipeline);
+    // CDK's one function behind every AwsCustomResource of the stack.
+    const provider = Stack.of(this).node.tryFindChild(`AWS${cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`);
+    if (provider) {
+      Validations.of(provider).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: "CDK's AwsCustomResource provider writes its logs with Lambda's basic execution policy; what it may call is only the statement above (StartImagePipelineExecution on this pipeline).",
+      });
+    }
+    return bake;
   }
 
   /** The ARN of the builder image parameter, for a grant of ssm:GetParameter. */

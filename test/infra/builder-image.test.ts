@@ -83,8 +83,28 @@ describe('the builder image resources', () => {
         'AWS::ImageBuilder::LifecyclePolicy',
         'AWS::Logs::LogGroup',
         'AWS::Logs::LogGroup',
+        'AWS::Logs::LogGroup',
+        'AWS::IAM::Policy',
+        'Custom::AWS',
       ].sort(),
     );
+  });
+
+  it('starts the pipeline when a deploy brings a new recipe, and only then: the recipe ARN is the run trigger’s id', () => {
+    const [bakeId, bake] = Object.entries(resources).find(([, r]) => r.Type === 'Custom::AWS')! as [string, Resource & { DependsOn?: string[] }];
+    expect(bakeId).toMatch(/^BuilderImageBakeOnChange/);
+    const create = JSON.stringify(bake.Properties.Create);
+    expect(create).toContain('\\"service\\":\\"Imagebuilder\\",\\"action\\":\\"startImagePipelineExecution\\"');
+    expect(create).toContain(`"${id(image.recipe)}","Arn"`);
+    expect(create).toContain(`"${id(image.pipeline)}","Arn"`);
+    expect(bake.Properties.Update).toEqual(bake.Properties.Create);
+    expect(bake.DependsOn).toEqual(expect.arrayContaining([id(image.pipeline)]));
+    // It may start this pipeline, and nothing else.
+    const policy = Object.values(resources).find((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties).includes('StartImagePipelineExecution'))!;
+    expect((policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement).toEqual([{ Action: 'imagebuilder:StartImagePipelineExecution', Effect: 'Allow', Resource: arn(image.pipeline) }]);
+    // Without it, a deploy starts no run.
+    const quiet = Template.fromStack(farmWithBuilderImage({ bakeOnChange: false }).stack).toJSON().Resources as Record<string, Resource>;
+    expect(Object.values(quiet).filter((r) => r.Type === 'Custom::AWS')).toEqual([]);
   });
 
   it('has the component document of stage-scripts, versioned by its content', () => {

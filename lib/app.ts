@@ -2,9 +2,10 @@
 import { App, AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { farmPropsFromContext } from './config';
+import { DEFAULT_FARM_STACK } from './farm/farm-outputs';
 import { StemcellFarmStack } from './stacks/stemcell-farm-stack';
 
-export const FARM_STACK_ID = 'StemcellFarm';
+export const FARM_STACK_ID = DEFAULT_FARM_STACK;
 
 export function createFarmApp(props: AppProps = {}): { app: App; stack: StemcellFarmStack } {
   const app = new App(props);

@@ -8,6 +8,7 @@ import { buildCommand } from './build';
 import { buildOsImageCommand } from './build-os-image';
 import { checkCommand } from './check';
 import { doctorCommand } from './doctor';
+import { farmCommand, FarmDeps } from './farm';
 import { farmBuildCommand } from './farm-build';
 import { exitCodeFor, ExitCode, messageFor } from './exit-codes';
 import { inspectCommand } from './inspect';
@@ -31,7 +32,7 @@ export function say(io: CliIo): (line: string) => void {
   return (line) => io.err(`stemcell: ${printable(line)}\n`);
 }
 
-export function buildProgram(io: CliIo): Command {
+export function buildProgram(io: CliIo, farmDeps?: FarmDeps): Command {
   const program = new Command('stemcell')
     .description('Inspect, build, check, boot and publish BOSH stemcells.')
     .addHelpText(
@@ -51,6 +52,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(publishLightCommand(io));
   program.addCommand(doctorCommand(io));
   program.addCommand(farmBuildCommand(io));
+  program.addCommand(farmCommand(io, farmDeps));
   // Let main() decide exit codes instead of commander calling process.exit.
   const configure = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({
@@ -66,8 +68,8 @@ export function buildProgram(io: CliIo): Command {
 }
 
 /** Run the CLI with `args` (without node and script) and return the exit code. */
-export async function main(args: readonly string[], io: CliIo = processIo): Promise<number> {
-  const program = buildProgram(io);
+export async function main(args: readonly string[], io: CliIo = processIo, farmDeps?: FarmDeps): Promise<number> {
+  const program = buildProgram(io, farmDeps);
   try {
     await program.parseAsync([...args], { from: 'user' });
     return ExitCode.OK;

@@ -5,7 +5,7 @@
  * outputs), the builder's result.json and the light stemcell, each read as
  * hostile input; what cannot be read is left out of the record, never made up.
  */
-import { AttributeValue, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { AutomationExecution, GetAutomationExecutionCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -19,7 +19,7 @@ import { VERSION_PATTERN } from '../stemcell/naming';
 import { readStemcellTarball } from '../stemcell/tarball';
 import { resultKey } from './keys';
 import { Notification, parseStatusEvent, renderNotification, StatusEvent } from './notification';
-import { BuildRecord, recordEnd, recordFromItem, recordNotified, stageSeconds } from './records';
+import { BuildRecord, readRecord, recordEnd, recordNotified, stageSeconds } from './records';
 import { BuildResult, MAX_RESULT_BYTES, parseBuildResult } from './result';
 
 export interface BuildStatusClients {
@@ -98,11 +98,6 @@ export function finishedRecord(event: StatusEvent, execution: AutomationExecutio
   };
 }
 
-async function startedRecord(clients: BuildStatusClients, config: BuildStatusConfig, executionId: string, clock: Clock): Promise<BuildRecord | undefined> {
-  const out = await withRetries(() => clients.dynamodb.send(new GetItemCommand({ TableName: config.buildsTable, Key: { executionId: { S: executionId } } as Record<string, AttributeValue>, ConsistentRead: true })), clock);
-  return out.Item ? recordFromItem(out.Item) : undefined;
-}
-
 /** The build's result.json, when the builder wrote one that reads as this build's. */
 async function buildResult(clients: BuildStatusClients, config: BuildStatusConfig, executionId: string, clock: Clock): Promise<BuildResult | undefined> {
   const text = await readObjectText(clients.s3, config.stemcellBucket, resultKey(executionId), MAX_RESULT_BYTES, clock);
@@ -136,7 +131,7 @@ export async function buildStatus(clients: BuildStatusClients, config: BuildStat
   if (status.definition !== config.runbookName) return { ignored: `an execution of ${status.definition}, not of ${config.runbookName}` };
   const execution = (await withRetries(() => clients.ssm.send(new GetAutomationExecutionCommand({ AutomationExecutionId: status.executionId })), clock)).AutomationExecution;
   if (!execution) return { ignored: `Systems Manager knows no execution ${status.executionId}` };
-  const started = await startedRecord(clients, config, status.executionId, clock);
+  const started = await readRecord(clients.dynamodb, config.buildsTable, status.executionId, clock);
   // EventBridge delivers at least once, and Lambda retries: the first final event decides, and is announced once.
   if (started && started.status !== 'InProgress') {
     if (started.notifiedAt) return { record: started, ignored: `execution ${status.executionId} is recorded (${started.status}) and announced already` };

@@ -34,8 +34,7 @@ import { osImageRecordKey, requestKey, resultKey } from './keys';
 import { BuildRequest, MAX_REQUEST_BYTES, parseBuildRequest, StemcellTarget } from './request';
 import { BuildResult, MAX_RESULT_BYTES, parseBuildResult, RESULT_SCHEMA, resultMismatch, StageTime, StemcellResult } from './result';
 
-/** Object metadata of every stemcell and OS image a farm build uploads: which build made it, and the tarball's sha1. */
-export const OBJECT_METADATA = { buildId: 'build-id', sha1: 'sha1', checksPassed: 'checks-passed' } as const;
+import { OBJECT_METADATA } from './keys';
 
 export interface FarmBuildClients {
   readonly s3: S3Client;

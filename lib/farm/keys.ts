@@ -9,6 +9,13 @@ import { validateBuildId } from '../stemcell/ami';
 import { validateVersion } from '../stemcell/naming';
 import { osImageTarballName } from '../stemcell/os-image';
 
+/**
+ * Object metadata (x-amz-meta-*) of what the farm stores: which build made a
+ * stemcell or OS image, and every tarball's sha1 (light stemcells too), which
+ * `stemcell farm fetch` checks what it downloads against.
+ */
+export const OBJECT_METADATA = { buildId: 'build-id', sha1: 'sha1', checksPassed: 'checks-passed' } as const;
+
 export interface FarmBuckets {
   readonly osImageBucket: string;
   readonly stemcellBucket: string;

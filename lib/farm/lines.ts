@@ -17,7 +17,7 @@
  */
 import { ConfigError } from '../config-error';
 import { OperatingSystemName, operatingSystemNames } from '../stemcell/matrix';
-import { InvalidParameterError, ParameterName, parseBuildParameters, RUNBOOK_PARAMETERS, RunbookParameter, valueOf } from './parameters';
+import { automationParameters, InvalidParameterError, ParameterName, parseBuildParameters } from './parameters';
 import { DEFAULT_VERSION_FORMAT, VersionFormat, versionFormatProblem } from './version-format';
 
 export interface StemcellLineConfig {
@@ -145,21 +145,7 @@ function parseParameters(line: string, raw: unknown, key: string): Record<string
     if (!(e instanceof InvalidParameterError)) throw e;
     throw new ConfigError(`${key}.${e.parameter}`, e.message.slice(`${e.parameter}: `.length));
   }
-  const parameters: Record<string, string[]> = {};
-  for (const [name, value] of Object.entries(form)) {
-    const spec: RunbookParameter = RUNBOOK_PARAMETERS[name as ParameterName];
-    const items = automationValue(name as ParameterName, value);
-    // An empty value that is the default means the same left out, and Automation may refuse an empty list.
-    const emptyDefault = items.length === 0 ? Array.isArray(spec.default) && spec.default.length === 0 : items.length === 1 && items[0] === '' && spec.default === '';
-    if (!emptyDefault) parameters[name] = items;
-  }
-  return parameters;
-}
-
-/** A form value, already checked, as Automation's list of strings. */
-function automationValue(name: ParameterName, value: unknown): string[] {
-  const v = valueOf(name, value);
-  return Array.isArray(v) ? v : [String(v)];
+  return automationParameters(form);
 }
 
 /** Why an IANA time zone name is not one, or undefined. */

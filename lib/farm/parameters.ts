@@ -183,7 +183,7 @@ export class InvalidParameterError extends UsageError {
 }
 
 /** A form value as the form's type: Automation hands list and boolean parameters over as JSON values; a CLI, an event or cdk.json may give strings (lists comma-separated). */
-export function valueOf(name: ParameterName, raw: unknown): string | string[] | boolean {
+function valueOf(name: ParameterName, raw: unknown): string | string[] | boolean {
   const spec: RunbookParameter = RUNBOOK_PARAMETERS[name];
   const shown = JSON.stringify(raw)?.slice(0, 200);
   if (raw === undefined || raw === null) return spec.default as string | string[] | boolean;
@@ -199,6 +199,24 @@ export function valueOf(name: ParameterName, raw: unknown): string | string[] | 
   }
   if (typeof raw !== 'string') throw new InvalidParameterError(name, `expected a string, got ${shown}`);
   return raw;
+}
+
+/**
+ * A form (already checked) as StartAutomationExecution's `Parameters`, which a
+ * schedule and `stemcell farm build` send: every value a list of strings
+ * (Booleans "true" or "false"). An empty value that is the default is left
+ * out: it means the same, and Automation may refuse an empty list.
+ */
+export function automationParameters(form: Record<string, unknown>): Record<string, string[]> {
+  const parameters: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(form)) {
+    const spec: RunbookParameter = RUNBOOK_PARAMETERS[name as ParameterName];
+    const v = valueOf(name as ParameterName, value);
+    const items = Array.isArray(v) ? v : [String(v)];
+    const emptyDefault = items.length === 0 ? Array.isArray(spec.default) && spec.default.length === 0 : items.length === 1 && items[0] === '' && spec.default === '';
+    if (!emptyDefault) parameters[name] = items;
+  }
+  return parameters;
 }
 
 /** The checks the console form makes (allowed values, pattern, list length), made again: a schedule or API call skips the form. */

@@ -6,7 +6,7 @@
  * the table's two indexes; the table's layout is declared here and the
  * construct builds the table from it.
  */
-import { AttributeValue, DynamoDBClient, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, QueryCommandInput, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { errorCode, withRetries } from '../aws/retry';
 import { Clock } from '../aws/runtime';
 import { CheckSummary, StageTime } from './result';
@@ -149,29 +149,63 @@ export async function recordNotified(dynamodb: DynamoDBClient, table: string, ex
   );
 }
 
-/** A line's records, newest first, started at or after `since` (ISO). */
-export async function buildsOfLine(dynamodb: DynamoDBClient, table: string, line: string, since: string, clock: Clock): Promise<BuildRecord[]> {
-  const index = BUILDS_TABLE.indexes.byLine;
+/** A build's record, if it has one. */
+export async function readRecord(dynamodb: DynamoDBClient, table: string, executionId: string, clock: Clock): Promise<BuildRecord | undefined> {
+  const out = await withRetries(() => dynamodb.send(new GetItemCommand({ TableName: table, Key: { executionId: S(executionId) }, ConsistentRead: true })), clock);
+  return out.Item ? recordFromItem(out.Item) : undefined;
+}
+
+async function query(dynamodb: DynamoDBClient, input: QueryCommandInput, clock: Clock, limit: number): Promise<BuildRecord[]> {
   const records: BuildRecord[] = [];
   let start: Record<string, AttributeValue> | undefined;
   do {
-    const page = await withRetries(
-      () =>
-        dynamodb.send(
-          new QueryCommand({
-            TableName: table,
-            IndexName: index.name,
-            KeyConditionExpression: '#line = :line AND #started >= :since',
-            ExpressionAttributeNames: { '#line': index.partitionKey, '#started': index.sortKey },
-            ExpressionAttributeValues: { ':line': S(line), ':since': S(since) },
-            ScanIndexForward: false,
-            ExclusiveStartKey: start,
-          }),
-        ),
-      clock,
-    );
+    const page = await withRetries(() => dynamodb.send(new QueryCommand({ ...input, ExclusiveStartKey: start })), clock);
     records.push(...(page.Items ?? []).map(recordFromItem));
     start = page.LastEvaluatedKey;
-  } while (start);
+  } while (start && records.length < limit);
+  return records.slice(0, limit);
+}
+
+/** A line's records, newest first, started at or after `since` (ISO). */
+export function buildsOfLine(dynamodb: DynamoDBClient, table: string, line: string, since: string, clock: Clock, limit = 1000): Promise<BuildRecord[]> {
+  const index = BUILDS_TABLE.indexes.byLine;
+  return query(
+    dynamodb,
+    {
+      TableName: table,
+      IndexName: index.name,
+      KeyConditionExpression: '#line = :line AND #started >= :since',
+      ExpressionAttributeNames: { '#line': index.partitionKey, '#started': index.sortKey },
+      ExpressionAttributeValues: { ':line': S(line), ':since': S(since) },
+      ScanIndexForward: false,
+    },
+    clock,
+    limit,
+  );
+}
+
+/** Every line's records started at or after `since` (ISO), newest first: a query of each month from now back to since's. */
+export async function buildsSince(dynamodb: DynamoDBClient, table: string, since: string, now: Date, clock: Clock, limit = 1000): Promise<BuildRecord[]> {
+  const index = BUILDS_TABLE.indexes.byMonth;
+  const records: BuildRecord[] = [];
+  const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  while (monthOf(month.toISOString()) >= monthOf(since) && records.length < limit) {
+    records.push(
+      ...(await query(
+        dynamodb,
+        {
+          TableName: table,
+          IndexName: index.name,
+          KeyConditionExpression: '#month = :month AND #started >= :since',
+          ExpressionAttributeNames: { '#month': index.partitionKey, '#started': index.sortKey },
+          ExpressionAttributeValues: { ':month': S(monthOf(month.toISOString())), ':since': S(since) },
+          ScanIndexForward: false,
+        },
+        clock,
+        limit - records.length,
+      )),
+    );
+    month.setUTCMonth(month.getUTCMonth() - 1);
+  }
   return records;
 }

@@ -20,6 +20,7 @@ import { eventObject, InvalidInputError, optionalBoolean, optionalString, region
 import { mapWithConcurrency } from '../aws/pool';
 import { withRetries } from '../aws/retry';
 import { isSafeKey, putNewObject, readObjectBytes } from '../aws/s3';
+import { OBJECT_METADATA } from '../farm/keys';
 import { RunOptions } from '../aws/runtime';
 
 export interface LightStemcellInput extends Publication {
@@ -77,7 +78,8 @@ export async function lightTarball(heavy: Readable, amis: AmiMap): Promise<{ lig
 
 /** Write `body` unless the key exists; an identical existing object is fine (a re-run). */
 async function putOnce(s3: S3Client, bucket: string, key: string, body: Buffer, options: RunOptions): Promise<boolean> {
-  if ((await putNewObject(s3, bucket, key, { body, contentType: 'application/gzip' }, options.clock)) === 'written') return false;
+  const metadata = { [OBJECT_METADATA.sha1]: digestOf(body, 'sha1') };
+  if ((await putNewObject(s3, bucket, key, { body, contentType: 'application/gzip', metadata }, options.clock)) === 'written') return false;
   // Anything longer than ours differs from it: no need to read it whole.
   const existing = await readObjectBytes(s3, bucket, key, body.length, options.clock).catch((e: unknown) => {
     if (e instanceof InvalidInputError) return undefined;

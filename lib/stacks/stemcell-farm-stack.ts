@@ -8,6 +8,7 @@ import { BuilderImage } from '../constructs/builder-image';
 import { BuildHistory } from '../constructs/build-history';
 import { BuildNotifications } from '../constructs/build-notifications';
 import { BuildSchedules } from '../constructs/build-schedules';
+import { FARM_OUTPUTS } from '../farm/farm-outputs';
 import { StemcellLineConfig } from '../farm/lines';
 import { BuildRunbook } from '../constructs/build-runbook';
 import { FarmBuilder } from '../constructs/farm-builder';
@@ -126,15 +127,15 @@ export class StemcellFarmStack extends Stack {
       notifications: this.notifications.topic,
     });
 
-    new CfnOutput(this, 'BuildRunbookName', { value: this.runbook.document.ref, description: 'Systems Manager > Automation > Execute automation > Owned by me: this runbook' });
-    new CfnOutput(this, 'BuildLogGroupName', { value: this.builder.logGroup.logGroupName, description: 'Full logs of the builds (the BuildOnHost step), one stream per command' });
+    new CfnOutput(this, FARM_OUTPUTS.runbookName, { value: this.runbook.document.ref, description: 'Systems Manager > Automation > Execute automation > Owned by me: this runbook' });
+    new CfnOutput(this, FARM_OUTPUTS.buildLogGroup, { value: this.builder.logGroup.logGroupName, description: 'Full logs of the builds (the BuildOnHost step), one stream per command' });
     new CfnOutput(this, 'BuilderImagePipelineArn', { value: this.builderImage.pipeline.attrArn, description: 'aws imagebuilder start-image-pipeline-execution --image-pipeline-arn <this> bakes a builder image now' });
     new CfnOutput(this, 'BuilderImageParameterName', { value: this.builderImage.parameterName, description: "The builder image's AMI id, written by the pipeline; until its first image, builds start from Canonical's Ubuntu 24.04" });
-    new CfnOutput(this, 'BuildsTableName', { value: this.history.buildsTable.tableName, description: 'The build records: one item per execution, indexes ByLine and ByMonth' });
+    new CfnOutput(this, FARM_OUTPUTS.buildsTable, { value: this.history.buildsTable.tableName, description: 'The build records: one item per execution, indexes ByLine and ByMonth' });
     new CfnOutput(this, 'VersionsTableName', { value: this.history.versionsTable.tableName, description: 'Version counters per stemcell line' });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn, description: 'Build notifications: aws sns subscribe --protocol email --topic-arn <this> --notification-endpoint you@example.com' });
-    new CfnOutput(this, 'OsImageBucketName', { value: this.buckets.osImageBucket.bucketName });
-    new CfnOutput(this, 'StemcellBucketName', { value: this.buckets.stemcellBucket.bucketName });
+    new CfnOutput(this, FARM_OUTPUTS.osImageBucket, { value: this.buckets.osImageBucket.bucketName });
+    new CfnOutput(this, FARM_OUTPUTS.stemcellBucket, { value: this.buckets.stemcellBucket.bucketName });
     new CfnOutput(this, 'BuilderSecurityGroupId', { value: this.access.securityGroup.securityGroupId });
     new CfnOutput(this, 'BuilderKeyPairPrivateKeyParameter', {
       value: this.access.keyPair.privateKey.parameterName,

@@ -17,7 +17,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { mockClient } from 'aws-sdk-client-mock';
 import * as fs from 'node:fs';
 import { FarmFunction } from '../../lib/constructs/farm-function';
-import { OBJECT_METADATA } from '../../lib/farm/build';
+import { OBJECT_METADATA } from '../../lib/farm/keys';
 import { resultKey } from '../../lib/farm/keys';
 import { parseBuildRequest } from '../../lib/farm/request';
 import { BuildResult, RESULT_SCHEMA } from '../../lib/farm/result';

@@ -1,0 +1,359 @@
+/**
+ * `stemcell farm`: the farm from a terminal, with the caller's AWS
+ * credentials. It finds the farm by its stack's outputs (--stack, in the
+ * profile's region or --region), starts builds with the runbook's own
+ * parameters checked by the same rules as Prepare, follows them, lists the
+ * build records and fetches stemcells checked against their sha1.
+ */
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient, StartAutomationExecutionCommand, StopAutomationExecutionCommand } from '@aws-sdk/client-ssm';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { Command, Option } from 'commander';
+import { isRegionName } from '../aws/identifiers';
+import { withRetries } from '../aws/retry';
+import { Clock, systemClock } from '../aws/runtime';
+import { EnvironmentError, FailedError, InterruptedError, UsageError } from '../errors';
+import { ExecutionView, progressBlock, progressLines, summary } from '../farm/executions';
+import { DEFAULT_FARM_STACK, FarmOutputs, findFarm } from '../farm/farm-outputs';
+import { fetchObject, keysToFetch, parseFetchTarget } from '../farm/fetch';
+import { follow, readExecution, readLog } from '../farm/follow';
+import { executionConsoleUrl } from '../farm/notification';
+import { automationParameters, ParameterName, parseBuildParameters, RUNBOOK_PARAMETERS } from '../farm/parameters';
+import { BuildRecord, buildsOfLine, buildsSince, readRecord } from '../farm/records';
+import { prepareOutputDirectory } from '../output';
+import { deferSignals } from '../scratch';
+import { operatingSystemNames } from '../stemcell/matrix';
+import { awsFailure } from './aws';
+import { CliIo, say } from './main';
+import { listOption } from './options';
+import { jsonText, printable } from './text';
+
+export interface FarmClients {
+  readonly region: string;
+  readonly cfn: CloudFormationClient;
+  readonly ssm: SSMClient;
+  readonly dynamodb: DynamoDBClient;
+  readonly s3: S3Client;
+  readonly logs: CloudWatchLogsClient;
+}
+
+/** What the command needs from its surroundings; tests give their own. */
+export interface FarmDeps {
+  readonly clock: Clock;
+  /** Whether progress goes to a terminal (redrawn in place) or a log (a line per change). */
+  readonly tty: boolean;
+  readonly credentials: () => AwsCredentialIdentityProvider;
+  /** The region of the profile (AWS_REGION, AWS_PROFILE's region), when --region is not given. */
+  readonly defaultRegion: () => Promise<string | undefined>;
+  /** Ctrl-C while following: stop following. */
+  readonly onInterrupt: (stop: () => void) => () => void;
+}
+
+const defaultDeps: FarmDeps = {
+  clock: systemClock,
+  tty: process.stderr.isTTY === true,
+  credentials: () => fromNodeProviderChain(),
+  defaultRegion: async () => {
+    try {
+      return await new S3Client({}).config.region();
+    } catch {
+      return undefined;
+    }
+  },
+  onInterrupt: (stop) => {
+    const done = deferSignals();
+    const handler = (): void => stop();
+    process.on('SIGINT', handler);
+    return () => {
+      process.off('SIGINT', handler);
+      done();
+    };
+  },
+};
+
+interface CommonFlags {
+  stack: string;
+  region?: string;
+  json?: boolean;
+}
+
+/** The flag of each runbook parameter: its name in kebab case, and the CLI's own words for the two every build sets. */
+export const PARAMETER_FLAGS: Readonly<Record<ParameterName, string>> = Object.fromEntries(
+  (Object.keys(RUNBOOK_PARAMETERS) as ParameterName[]).map((name) => [name, name === 'OperatingSystem' ? 'os' : name === 'Infrastructures' ? 'infrastructure' : name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()]),
+) as Record<ParameterName, string>;
+
+const camel = (flag: string): string => flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+function partitionOf(region: string): string {
+  return region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+}
+
+async function clientsFor(flags: CommonFlags, deps: FarmDeps): Promise<FarmClients> {
+  if (flags.region !== undefined && !isRegionName(flags.region)) throw new UsageError(`--region ${JSON.stringify(flags.region)} is not a region name, e.g. eu-west-1`);
+  const region = flags.region ?? (await deps.defaultRegion());
+  if (!region) throw new EnvironmentError('no AWS region: pass --region, or set AWS_REGION or a region in your AWS profile');
+  const credentials = deps.credentials();
+  const config = { region, credentials, maxAttempts: 1 };
+  return { region, cfn: new CloudFormationClient(config), ssm: new SSMClient(config), dynamodb: new DynamoDBClient(config), s3: new S3Client(config), logs: new CloudWatchLogsClient(config) };
+}
+
+/** Run `work` with the farm found, AWS's errors made the CLI's. */
+async function withFarm<T>(flags: CommonFlags, deps: FarmDeps, work: (clients: FarmClients, farm: FarmOutputs) => Promise<T>): Promise<T> {
+  try {
+    const clients = await clientsFor(flags, deps);
+    const farm = await findFarm(clients.cfn, flags.stack, clients.region, deps.clock);
+    return await work(clients, farm);
+  } catch (e) {
+    throw awsFailure(e, (message) => new FailedError(message));
+  }
+}
+
+function common(command: Command): Command {
+  return command
+    .option('--stack <name>', 'the farm stack', DEFAULT_FARM_STACK)
+    .option('--region <region>', "the farm's region (default: your AWS profile's)")
+    .option('--json', 'print JSON for scripts');
+}
+
+/** A failed build ends the command with exit code 4, naming the step. */
+function buildFailed(view: ExecutionView): FailedError {
+  return new FailedError(`build ${view.id} ${view.status === 'Cancelled' ? 'was cancelled' : `ended ${view.status}`}${view.failedStep ? ` at ${view.failedStep}` : ''}${view.failure ? `: ${view.failure}` : ''}`);
+}
+
+function printLines(io: CliIo, lines: readonly string[]): void {
+  for (const line of lines) io.out(`${printable(line)}\n`);
+}
+
+/** Follow a build, drawing its progress on stderr; returns its last view. */
+async function followBuild(io: CliIo, clients: FarmClients, farm: FarmOutputs, id: string, deps: FarmDeps): Promise<{ view: ExecutionView; interrupted: boolean }> {
+  const controller = new AbortController();
+  const restore = deps.onInterrupt(() => controller.abort());
+  let before: ExecutionView | undefined;
+  let drawn = 0;
+  const tail: string[] = [];
+  try {
+    const view = await follow(
+      { ssm: clients.ssm, logs: clients.logs },
+      id,
+      farm.buildLogGroup,
+      {
+        update: (view, newLines) => {
+          const now = deps.clock.now();
+          if (deps.tty) {
+            tail.push(...newLines);
+            tail.splice(0, Math.max(0, tail.length - 8));
+            const block = progressBlock(view, now, tail).map((l) => printable(l).slice(0, 160));
+            // Up to where the last block began, clear it, draw the new one.
+            io.err(`${drawn > 0 ? `\x1b[${drawn}F\x1b[J` : ''}${block.join('\n')}\n`);
+            drawn = block.length;
+          } else {
+            for (const line of [...progressLines(before, view, now), ...newLines.map((l) => `  | ${l}`)]) io.err(`${printable(line)}\n`);
+          }
+          before = view;
+        },
+      },
+      deps.clock,
+      controller.signal,
+    );
+    return { view, interrupted: controller.signal.aborted && !view.done };
+  } finally {
+    restore();
+  }
+}
+
+/** After a failed build: the end of its log, which says why. */
+async function logTail(io: CliIo, clients: FarmClients, farm: FarmOutputs, view: ExecutionView, clock: Clock): Promise<void> {
+  if (!view.commandId) return;
+  const { lines } = await readLog(clients.logs, farm.buildLogGroup, view.commandId, undefined, clock);
+  if (lines.length === 0) return;
+  io.err(`stemcell: the end of the build's log (stemcell farm logs ${view.id}):\n`);
+  for (const line of lines.slice(-20)) io.err(`  | ${printable(line)}\n`);
+}
+
+/** `build --follow` and `status`: print the outcome, and fail (exit 4) for a build that did. */
+async function report(io: CliIo, clients: FarmClients, farm: FarmOutputs, view: ExecutionView, flags: CommonFlags, deps: FarmDeps): Promise<void> {
+  if (flags.json) io.out(jsonText(view));
+  else printLines(io, summary(view, farm.stemcellBucket));
+  if (view.done && view.status !== 'Success') {
+    await logTail(io, clients, farm, view, deps.clock);
+    throw buildFailed(view);
+  }
+}
+
+function buildSubcommand(io: CliIo, deps: FarmDeps): Command {
+  const command = common(new Command('build'))
+    .description("Start a build in the farm with the runbook's parameters (checked here as Prepare checks them); --follow to watch it.")
+    .option('--follow', 'show progress until the build ends (Ctrl-C stops following, not the build)');
+  for (const [name, spec] of Object.entries(RUNBOOK_PARAMETERS) as [ParameterName, (typeof RUNBOOK_PARAMETERS)[ParameterName]][]) {
+    const flag = PARAMETER_FLAGS[name];
+    const option = new Option(`--${flag} <${spec.type === 'StringList' ? 'list' : spec.type === 'Boolean' ? 'true|false' : 'value'}>`, `${spec.description} (runbook parameter ${name})`);
+    if (spec.type === 'StringList') option.argParser(listOption);
+    command.addOption(option);
+  }
+  return command.action(async (flags: CommonFlags & { follow?: boolean } & Record<string, unknown>) => {
+    const form: Record<string, unknown> = {};
+    for (const name of Object.keys(RUNBOOK_PARAMETERS) as ParameterName[]) {
+      const value = flags[camel(PARAMETER_FLAGS[name])];
+      if (value !== undefined) form[name] = value;
+    }
+    await withFarm(flags, deps, async (clients, farm) => {
+      try {
+        parseBuildParameters(form, { osImageBucket: farm.osImageBucket, stemcellBucket: farm.stemcellBucket }, deps.clock.now());
+      } catch (e) {
+        // The runbook's words are its parameters; the CLI's are flags.
+        const name = (e as { parameter?: string }).parameter as ParameterName | undefined;
+        if (name && PARAMETER_FLAGS[name]) throw new UsageError(`--${PARAMETER_FLAGS[name]}: ${(e as Error).message.replace(`${name}: `, '')}`);
+        throw e;
+      }
+      const out = await withRetries(() => clients.ssm.send(new StartAutomationExecutionCommand({ DocumentName: farm.runbookName, Parameters: automationParameters(form) })), deps.clock);
+      const id = out.AutomationExecutionId;
+      if (!id) throw new FailedError('Systems Manager started no execution');
+      const link = executionConsoleUrl(partitionOf(clients.region), clients.region, id);
+      if (!flags.follow) {
+        if (flags.json) io.out(jsonText({ executionId: id, console: link }));
+        else printLines(io, [id, link]);
+        return;
+      }
+      say(io)(`started build ${id}: ${link}`);
+      const { view, interrupted } = await followBuild(io, clients, farm, id, deps);
+      if (interrupted) throw new InterruptedError('SIGINT', `stopped following (SIGINT); build ${id} goes on: stemcell farm status ${id}, or stemcell farm cancel ${id}`);
+      await report(io, clients, farm, view, flags, deps);
+    });
+  });
+}
+
+function statusSubcommand(io: CliIo, deps: FarmDeps): Command {
+  return common(new Command('status'))
+    .description('Show a build: its steps, outputs, and for a failed one the step and the end of its log (exit 4).')
+    .argument('<id>', 'the build id (the execution id)')
+    .action(async (id: string, flags: CommonFlags) => {
+      parseFetchTarget(id);
+      await withFarm(flags, deps, async (clients, farm) => {
+        const view = await readExecution(clients.ssm, id, deps.clock);
+        if (!flags.json) printLines(io, progressBlock(view, deps.clock.now(), []).slice(1));
+        await report(io, clients, farm, view, flags, deps);
+      });
+    });
+}
+
+function cancelSubcommand(io: CliIo, deps: FarmDeps): Command {
+  return common(new Command('cancel'))
+    .description('Cancel a build; its builder is terminated and its version burned.')
+    .argument('<id>', 'the build id')
+    .action(async (id: string, flags: CommonFlags) => {
+      parseFetchTarget(id);
+      await withFarm(flags, deps, async (clients) => {
+        const view = await readExecution(clients.ssm, id, deps.clock);
+        if (view.done) throw new FailedError(`build ${id} has ended already (${view.status})`);
+        await withRetries(() => clients.ssm.send(new StopAutomationExecutionCommand({ AutomationExecutionId: id, Type: 'Cancel' })), deps.clock);
+        say(io)(`cancelling build ${id}; its builder is terminated as the runbook ends`);
+      });
+    });
+}
+
+/** `--since`: an ISO date or time, or a number of days back (`30d`). */
+function sinceOption(value: string, now: number): string {
+  const days = /^(\d{1,4})d$/.exec(value);
+  if (days) return new Date(now - Number(days[1]) * 86_400_000).toISOString();
+  if (/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/.test(value) && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
+  throw new UsageError(`--since ${JSON.stringify(value.slice(0, 40))}: give a date (2026-11-01), a UTC time (2026-11-01T03:00:00Z) or days back (30d)`);
+}
+
+function listSubcommand(io: CliIo, deps: FarmDeps): Command {
+  return common(new Command('list'))
+    .description("List builds from the farm's build records, newest first.")
+    .option('--line <line>', `one stemcell line (${operatingSystemNames().join(', ')})`)
+    .option('--since <when>', 'builds started since a date, a time, or days back', '30d')
+    .action(async (flags: CommonFlags & { line?: string; since: string }) => {
+      const lines: readonly string[] = operatingSystemNames();
+      if (flags.line !== undefined && !lines.includes(flags.line)) throw new UsageError(`--line ${JSON.stringify(flags.line)}: the lines are ${lines.join(', ')}`);
+      const since = sinceOption(flags.since, deps.clock.now());
+      await withFarm(flags, deps, async (clients, farm) => {
+        const records = flags.line
+          ? await buildsOfLine(clients.dynamodb, farm.buildsTable, flags.line, since, deps.clock)
+          : await buildsSince(clients.dynamodb, farm.buildsTable, since, new Date(deps.clock.now()), deps.clock);
+        if (flags.json) {
+          io.out(jsonText(records));
+          return;
+        }
+        if (records.length === 0) say(io)(`no builds since ${since}${flags.line ? ` of ${flags.line}` : ''}`);
+        printLines(io, records.map(recordLine));
+      });
+    });
+}
+
+const recordLine = (r: BuildRecord): string =>
+  [r.startedAt.slice(0, 16).replace('T', ' '), r.executionId, r.line.padEnd(15), (r.version ?? '-').padEnd(8), r.status.padEnd(10), r.durationSeconds !== undefined ? `${Math.round(r.durationSeconds / 60)}m` : '', r.failedStep ? `at ${r.failedStep}` : ''].join('  ').trimEnd();
+
+function logsSubcommand(io: CliIo, deps: FarmDeps): Command {
+  return common(new Command('logs'))
+    .description("Print a build's log (the builder's output); --follow until the build ends.")
+    .argument('<id>', 'the build id')
+    .option('--follow', 'keep printing as the build writes (Ctrl-C stops)')
+    .action(async (id: string, flags: CommonFlags & { follow?: boolean }) => {
+      parseFetchTarget(id);
+      await withFarm(flags, deps, async (clients, farm) => {
+        if (!flags.follow) {
+          const view = await readExecution(clients.ssm, id, deps.clock);
+          if (!view.commandId) throw new FailedError(`build ${id} has no builder log yet (it is at ${view.steps.at(-1)?.name ?? 'its start'})`);
+          const { lines } = await readLog(clients.logs, farm.buildLogGroup, view.commandId, undefined, deps.clock);
+          printLines(io, lines);
+          return;
+        }
+        const controller = new AbortController();
+        const restore = deps.onInterrupt(() => controller.abort());
+        try {
+          await follow({ ssm: clients.ssm, logs: clients.logs }, id, farm.buildLogGroup, { update: (_view, lines) => printLines(io, lines) }, deps.clock, controller.signal);
+        } finally {
+          restore();
+        }
+      });
+    });
+}
+
+function fetchSubcommand(io: CliIo, deps: FarmDeps): Command {
+  return common(new Command('fetch'))
+    .description("Download a build's stemcells (or --light, its light stemcell), checked against their sha1.")
+    .argument('<build>', 'a build id, or <line>@<version> (e.g. ubuntu-jammy@1.42)')
+    .option('--light', 'the light stemcell instead of the heavy ones')
+    .option('--out <dir>', 'directory to write to, created when missing', '.')
+    .action(async (build: string, flags: CommonFlags & { light?: boolean; out: string }) => {
+      const target = parseFetchTarget(build);
+      const dir = prepareOutputDirectory(flags.out);
+      await withFarm(flags, deps, async (clients, farm) => {
+        let record: BuildRecord | undefined;
+        if ('executionId' in target) {
+          record = await readRecord(clients.dynamodb, farm.buildsTable, target.executionId, deps.clock);
+        } else {
+          const builds = await buildsOfLine(clients.dynamodb, farm.buildsTable, target.line, '', deps.clock, 100_000);
+          record = builds.find((r) => r.version === target.version && r.status === 'Success') ?? builds.find((r) => r.version === target.version);
+        }
+        if (!record) throw new FailedError(`no build ${build} in the farm's records (stemcell farm list shows them)`);
+        const fetched = [];
+        for (const key of keysToFetch(record, flags.light === true)) {
+          const f = await fetchObject(clients.s3, farm.stemcellBucket, key, dir, deps.clock);
+          fetched.push(f);
+          if (!flags.json) io.out(`${printable(f.file)}  sha1 ${f.sha1}\n`);
+        }
+        if (flags.json) io.out(jsonText(fetched));
+      });
+    });
+}
+
+export function farmCommand(io: CliIo, deps: FarmDeps = defaultDeps): Command {
+  return new Command('farm')
+    .description('The farm in AWS, with your credentials: start, follow, list and fetch builds.')
+    .enablePositionalOptions()
+    .addCommand(buildSubcommand(io, deps))
+    .addCommand(statusSubcommand(io, deps))
+    .addCommand(logsSubcommand(io, deps))
+    .addCommand(listSubcommand(io, deps))
+    .addCommand(fetchSubcommand(io, deps))
+    .addCommand(cancelSubcommand(io, deps));
+}
+
+

@@ -6,7 +6,6 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -43,7 +42,7 @@ export class BuildNotifications extends Construct {
   readonly topic: sns.Topic;
   readonly key: kms.Key;
   readonly rule: events.Rule;
-  readonly buildStatus: lambda.IFunction;
+  readonly buildStatus: FarmFunction;
   readonly deadLetters: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: BuildNotificationsProps) {

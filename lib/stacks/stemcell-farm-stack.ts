@@ -5,10 +5,12 @@ import { Construct } from 'constructs';
 import { AmiPublishing } from '../constructs/ami-publishing';
 import { BuilderAccess } from '../constructs/builder-access';
 import { BuilderImage } from '../constructs/builder-image';
+import { BuildDashboard } from '../constructs/build-dashboard';
 import { BuildHistory } from '../constructs/build-history';
 import { BuildNotifications } from '../constructs/build-notifications';
 import { BuildSchedules } from '../constructs/build-schedules';
 import { FARM_OUTPUTS } from '../farm/farm-outputs';
+import { operatingSystemNames } from '../stemcell/matrix';
 import { StemcellLineConfig } from '../farm/lines';
 import { BuildRunbook } from '../constructs/build-runbook';
 import { FarmBuilder } from '../constructs/farm-builder';
@@ -67,6 +69,7 @@ export class StemcellFarmStack extends Stack {
   readonly history: BuildHistory;
   readonly notifications: BuildNotifications;
   readonly schedules: BuildSchedules;
+  readonly dashboard: BuildDashboard;
 
   constructor(scope: Construct, id: string, props: StemcellFarmStackProps = {}) {
     super(scope, id, { description: 'Stemcell Farm: builds custom BOSH stemcells', ...props });
@@ -126,11 +129,17 @@ export class StemcellFarmStack extends Stack {
       maxBuildTime: this.builder.maxBuildTime,
       notifications: this.notifications.topic,
     });
+    this.dashboard = new BuildDashboard(this, 'Dashboard', {
+      lines: operatingSystemNames(),
+      buildStatusLogGroup: this.notifications.buildStatus.logGroup,
+      buildsTableName: this.history.buildsTable.tableName,
+    });
 
     new CfnOutput(this, FARM_OUTPUTS.runbookName, { value: this.runbook.document.ref, description: 'Systems Manager > Automation > Execute automation > Owned by me: this runbook' });
     new CfnOutput(this, FARM_OUTPUTS.buildLogGroup, { value: this.builder.logGroup.logGroupName, description: 'Full logs of the builds (the BuildOnHost step), one stream per command' });
     new CfnOutput(this, 'BuilderImagePipelineArn', { value: this.builderImage.pipeline.attrArn, description: 'aws imagebuilder start-image-pipeline-execution --image-pipeline-arn <this> bakes a builder image now' });
     new CfnOutput(this, 'BuilderImageParameterName', { value: this.builderImage.parameterName, description: "The builder image's AMI id, written by the pipeline; until its first image, builds start from Canonical's Ubuntu 24.04" });
+    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboard.dashboardName, description: 'Builds per line, success rate, duration, newest light stemcells (CloudWatch console > Dashboards)' });
     new CfnOutput(this, FARM_OUTPUTS.buildsTable, { value: this.history.buildsTable.tableName, description: 'The build records: one item per execution, indexes ByLine and ByMonth' });
     new CfnOutput(this, 'VersionsTableName', { value: this.history.versionsTable.tableName, description: 'Version counters per stemcell line' });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn, description: 'Build notifications: aws sns subscribe --protocol email --topic-arn <this> --notification-endpoint you@example.com' });

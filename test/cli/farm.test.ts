@@ -236,6 +236,22 @@ describe('stemcell farm build', () => {
     expect(out).toContain('failed step: BuildOnHost');
   });
 
+  it('escapes what the execution and the log say before it reaches the terminal', async () => {
+    const hostile = 'stage\x1b[2J\x1b]0;pwned\x07 failed\r\nroot# ';
+    // The start as usual; the execution and the log are the attacker's.
+    ssm.on(StartAutomationExecutionCommand).resolves({ AutomationExecutionId: ID });
+    ssm.on(GetAutomationExecutionCommand).callsFake(async () => {
+      const e = executionAt([...SUCCESS.slice(0, 4), { name: 'BuildOnHost', from: 2, to: 26.5, status: 'Failed', failure: hostile }], clock.now());
+      e.StepExecutions![0].StepName = 'Prepare\x1b[31m';
+      return { AutomationExecution: e };
+    });
+    logs.on(FilterLogEventsCommand).resolves({ events: [{ eventId: 'x', logStreamName: `${COMMAND}/i-0abc/Build/stdout`, timestamp: T0 + 3 * MIN, message: `${hostile}\n` }] });
+    expect(await run(['build', '--follow'])).toBe(4);
+    expect(await run(['status', ID])).toBe(4);
+    expect(err).toContain('failed\\r\\nroot#');
+    expect(`${out}${err}`).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+  });
+
   it('keeps following through throttling, backing off', async () => {
     simulate(SUCCESS);
     const throttled = new SSMServiceException({ name: 'ThrottlingException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'Rate exceeded' });

@@ -101,6 +101,14 @@ describe('notifications', () => {
     expect(alarms).toContainEqual(expect.objectContaining({ MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }] }));
   });
 
+  it('come with a dashboard of the builds, charting every stemcell line from the metrics build-status writes', () => {
+    t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    t.hasOutput('DashboardName', {});
+    const body = JSON.stringify(byPrefix('AWS::CloudWatch::Dashboard', 'Dashboard')[1].Properties.DashboardBody);
+    for (const line of ['ubuntu-jammy', 'ubuntu-noble', 'debian-bookworm']) expect(body).toContain(line);
+    expect(body).toContain('StemcellFarm');
+  });
+
   it('subscribe the configured email address', () => {
     const withEmail = Template.fromStack(farmApp({ notificationEmail: 'platform@example.com' }).stack);
     withEmail.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'platform@example.com' });

@@ -10,17 +10,18 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient, StartAutomationExecutionCommand, StopAutomationExecutionCommand } from '@aws-sdk/client-ssm';
+import { randomUUID } from 'node:crypto';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { Command, Option } from 'commander';
 import { isRegionName } from '../aws/identifiers';
-import { withRetries } from '../aws/retry';
+import { errorCode, errorMessage, withRetries } from '../aws/retry';
 import { Clock, systemClock } from '../aws/runtime';
-import { EnvironmentError, FailedError, InterruptedError, UsageError } from '../errors';
-import { ExecutionView, progressBlock, progressLines, summary } from '../farm/executions';
+import { EnvironmentError, FailedError, InterruptedError, StopSignal, UsageError } from '../errors';
+import { ExecutionView, progressBlock, progressLines, SUCCESS_STATUSES, summary } from '../farm/executions';
 import { DEFAULT_FARM_STACK, FarmOutputs, findFarm } from '../farm/farm-outputs';
 import { fetchObject, keysToFetch, parseFetchTarget } from '../farm/fetch';
-import { follow, readExecution, readLog } from '../farm/follow';
+import { follow, readExecution, readLog, readLogTail } from '../farm/follow';
 import { executionConsoleUrl } from '../farm/notification';
 import { automationParameters, ParameterName, parseBuildParameters, RUNBOOK_PARAMETERS } from '../farm/parameters';
 import { BuildRecord, buildsOfLine, buildsSince, readRecord } from '../farm/records';
@@ -28,6 +29,7 @@ import { prepareOutputDirectory } from '../output';
 import { deferSignals } from '../scratch';
 import { operatingSystemNames } from '../stemcell/matrix';
 import { awsFailure } from './aws';
+import { exitCodeForSignal } from './exit-codes';
 import { CliIo, say } from './main';
 import { listOption } from './options';
 import { jsonText, printable } from './text';
@@ -49,8 +51,10 @@ export interface FarmDeps {
   readonly credentials: () => AwsCredentialIdentityProvider;
   /** The region of the profile (AWS_REGION, AWS_PROFILE's region), when --region is not given. */
   readonly defaultRegion: () => Promise<string | undefined>;
-  /** Ctrl-C while following: stop following. */
-  readonly onInterrupt: (stop: () => void) => () => void;
+  /** Ctrl-C (or SIGTERM, SIGHUP) while following: stop following. Returns the undo. */
+  readonly onInterrupt: (stop: (signal: StopSignal) => void) => () => void;
+  /** The terminal's width, for lines redrawn in place. */
+  readonly columns: number;
 }
 
 const defaultDeps: FarmDeps = {
@@ -66,13 +70,23 @@ const defaultDeps: FarmDeps = {
   },
   onInterrupt: (stop) => {
     const done = deferSignals();
-    const handler = (): void => stop();
-    process.on('SIGINT', handler);
+    let stopping = false;
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => {
+      const handler = (): void => {
+        // A second signal while stopping: stop now.
+        if (stopping) process.exit(exitCodeForSignal(signal));
+        stopping = true;
+        stop(signal);
+      };
+      process.on(signal, handler);
+      return [signal, handler] as const;
+    });
     return () => {
-      process.off('SIGINT', handler);
+      for (const [signal, handler] of handlers) process.off(signal, handler);
       done();
     };
   },
+  columns: process.stderr.columns ?? 80,
 };
 
 interface CommonFlags {
@@ -96,6 +110,7 @@ async function clientsFor(flags: CommonFlags, deps: FarmDeps): Promise<FarmClien
   if (flags.region !== undefined && !isRegionName(flags.region)) throw new UsageError(`--region ${JSON.stringify(flags.region)} is not a region name, e.g. eu-west-1`);
   const region = flags.region ?? (await deps.defaultRegion());
   if (!region) throw new EnvironmentError('no AWS region: pass --region, or set AWS_REGION or a region in your AWS profile');
+  if (!isRegionName(region)) throw new EnvironmentError(`the region of your AWS profile (or AWS_REGION), ${JSON.stringify(region.slice(0, 40))}, is not a region name; pass --region`);
   const credentials = deps.credentials();
   const config = { region, credentials, maxAttempts: 1 };
   return { region, cfn: new CloudFormationClient(config), ssm: new SSMClient(config), dynamodb: new DynamoDBClient(config), s3: new S3Client(config), logs: new CloudWatchLogsClient(config) };
@@ -112,11 +127,15 @@ async function withFarm<T>(flags: CommonFlags, deps: FarmDeps, work: (clients: F
   }
 }
 
-function common(command: Command): Command {
-  return command
-    .option('--stack <name>', 'the farm stack', DEFAULT_FARM_STACK)
-    .option('--region <region>', "the farm's region (default: your AWS profile's)")
-    .option('--json', 'print JSON for scripts');
+function common(command: Command, json = true): Command {
+  command.option('--stack <name>', 'the farm stack', DEFAULT_FARM_STACK).option('--region <region>', "the farm's region (default: your AWS profile's)");
+  return json ? command.option('--json', 'print JSON for scripts') : command;
+}
+
+/** A build id: the execution id Systems Manager gave it. */
+function executionId(id: string): string {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new UsageError(`${JSON.stringify(id.slice(0, 80))} is not a build id: the execution id, as stemcell farm build and stemcell farm list print it`);
+  return id;
 }
 
 /** A failed build ends the command with exit code 4, naming the step. */
@@ -128,57 +147,75 @@ function printLines(io: CliIo, lines: readonly string[]): void {
   for (const line of lines) io.out(`${printable(line)}\n`);
 }
 
-/** Follow a build, drawing its progress on stderr; returns its last view. */
-async function followBuild(io: CliIo, clients: FarmClients, farm: FarmOutputs, id: string, deps: FarmDeps): Promise<{ view: ExecutionView; interrupted: boolean }> {
+/** Follow a build, drawing its progress on stderr; returns its last view, or the signal that stopped following. */
+async function followBuild(io: CliIo, clients: FarmClients, farm: FarmOutputs, id: string, deps: FarmDeps, justStarted: boolean): Promise<ExecutionView> {
   const controller = new AbortController();
-  const restore = deps.onInterrupt(() => controller.abort());
+  let stoppedBy: StopSignal | undefined;
+  const restore = deps.onInterrupt((signal) => {
+    stoppedBy = signal;
+    controller.abort();
+  });
   let before: ExecutionView | undefined;
   let drawn = 0;
   const tail: string[] = [];
+  let view: ExecutionView | undefined;
   try {
-    const view = await follow(
+    view = await follow(
       { ssm: clients.ssm, logs: clients.logs },
       id,
       farm.buildLogGroup,
       {
-        update: (view, newLines) => {
+        update: (current, newLines) => {
           const now = deps.clock.now();
           if (deps.tty) {
             tail.push(...newLines);
             tail.splice(0, Math.max(0, tail.length - 8));
-            const block = progressBlock(view, now, tail).map((l) => printable(l).slice(0, 160));
-            // Up to where the last block began, clear it, draw the new one.
+            // One terminal row a line, so that moving up over the block lands where it began.
+            const block = progressBlock(current, now, tail).map((l) => printable(l).slice(0, Math.max(20, deps.columns - 1)));
             io.err(`${drawn > 0 ? `\x1b[${drawn}F\x1b[J` : ''}${block.join('\n')}\n`);
             drawn = block.length;
           } else {
-            for (const line of [...progressLines(before, view, now), ...newLines.map((l) => `  | ${l}`)]) io.err(`${printable(line)}\n`);
+            for (const line of [...progressLines(before, current, now), ...newLines.map((l) => `  | ${l}`)]) io.err(`${printable(line)}\n`);
           }
-          before = view;
+          before = current;
         },
       },
       deps.clock,
       controller.signal,
+      { justStarted },
     );
-    return { view, interrupted: controller.signal.aborted && !view.done };
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    throw awsFailure(Object.assign(e instanceof Error ? e : new Error(reason), { message: `stopped following build ${id}, which goes on (stemcell farm status ${id}): ${errorMessage(e).replace(/^Error: /, '')}` }), (m) => new FailedError(m));
   } finally {
     restore();
   }
+  if (stoppedBy && !view?.done) throw new InterruptedError(stoppedBy, `stopped following (${stoppedBy}); build ${id} goes on: stemcell farm status ${id}, or stemcell farm cancel ${id}`);
+  if (!view) throw new FailedError(`no build ${id} in this region`);
+  return view;
 }
 
 /** After a failed build: the end of its log, which says why. */
 async function logTail(io: CliIo, clients: FarmClients, farm: FarmOutputs, view: ExecutionView, clock: Clock): Promise<void> {
   if (!view.commandId) return;
-  const { lines } = await readLog(clients.logs, farm.buildLogGroup, view.commandId, undefined, clock);
+  let lines: string[];
+  try {
+    lines = await readLogTail(clients.logs, farm.buildLogGroup, view.commandId, 20, clock);
+  } catch (e) {
+    // The failure itself is what matters; say why its log is missing.
+    io.err(`stemcell: the build's log could not be read (${printable(errorMessage(e))})\n`);
+    return;
+  }
   if (lines.length === 0) return;
   io.err(`stemcell: the end of the build's log (stemcell farm logs ${view.id}):\n`);
-  for (const line of lines.slice(-20)) io.err(`  | ${printable(line)}\n`);
+  for (const line of lines) io.err(`  | ${printable(line)}\n`);
 }
 
 /** `build --follow` and `status`: print the outcome, and fail (exit 4) for a build that did. */
 async function report(io: CliIo, clients: FarmClients, farm: FarmOutputs, view: ExecutionView, flags: CommonFlags, deps: FarmDeps): Promise<void> {
   if (flags.json) io.out(jsonText(view));
   else printLines(io, summary(view, farm.stemcellBucket));
-  if (view.done && view.status !== 'Success') {
+  if (view.done && !SUCCESS_STATUSES.includes(view.status)) {
     await logTail(io, clients, farm, view, deps.clock);
     throw buildFailed(view);
   }
@@ -209,7 +246,9 @@ function buildSubcommand(io: CliIo, deps: FarmDeps): Command {
         if (name && PARAMETER_FLAGS[name]) throw new UsageError(`--${PARAMETER_FLAGS[name]}: ${(e as Error).message.replace(`${name}: `, '')}`);
         throw e;
       }
-      const out = await withRetries(() => clients.ssm.send(new StartAutomationExecutionCommand({ DocumentName: farm.runbookName, Parameters: automationParameters(form) })), deps.clock);
+      // One token for every try: a retry after a lost answer starts no second build.
+      const clientToken = randomUUID();
+      const out = await withRetries(() => clients.ssm.send(new StartAutomationExecutionCommand({ DocumentName: farm.runbookName, Parameters: automationParameters(form), ClientToken: clientToken })), deps.clock);
       const id = out.AutomationExecutionId;
       if (!id) throw new FailedError('Systems Manager started no execution');
       const link = executionConsoleUrl(partitionOf(clients.region), clients.region, id);
@@ -219,9 +258,7 @@ function buildSubcommand(io: CliIo, deps: FarmDeps): Command {
         return;
       }
       say(io)(`started build ${id}: ${link}`);
-      const { view, interrupted } = await followBuild(io, clients, farm, id, deps);
-      if (interrupted) throw new InterruptedError('SIGINT', `stopped following (SIGINT); build ${id} goes on: stemcell farm status ${id}, or stemcell farm cancel ${id}`);
-      await report(io, clients, farm, view, flags, deps);
+      await report(io, clients, farm, await followBuild(io, clients, farm, id, deps, true), flags, deps);
     });
   });
 }
@@ -231,7 +268,7 @@ function statusSubcommand(io: CliIo, deps: FarmDeps): Command {
     .description('Show a build: its steps, outputs, and for a failed one the step and the end of its log (exit 4).')
     .argument('<id>', 'the build id (the execution id)')
     .action(async (id: string, flags: CommonFlags) => {
-      parseFetchTarget(id);
+      executionId(id);
       await withFarm(flags, deps, async (clients, farm) => {
         const view = await readExecution(clients.ssm, id, deps.clock);
         if (!flags.json) printLines(io, progressBlock(view, deps.clock.now(), []).slice(1));
@@ -241,15 +278,20 @@ function statusSubcommand(io: CliIo, deps: FarmDeps): Command {
 }
 
 function cancelSubcommand(io: CliIo, deps: FarmDeps): Command {
-  return common(new Command('cancel'))
+  return common(new Command('cancel'), false)
     .description('Cancel a build; its builder is terminated and its version burned.')
     .argument('<id>', 'the build id')
     .action(async (id: string, flags: CommonFlags) => {
-      parseFetchTarget(id);
+      executionId(id);
       await withFarm(flags, deps, async (clients) => {
         const view = await readExecution(clients.ssm, id, deps.clock);
-        if (view.done) throw new FailedError(`build ${id} has ended already (${view.status})`);
-        await withRetries(() => clients.ssm.send(new StopAutomationExecutionCommand({ AutomationExecutionId: id, Type: 'Cancel' })), deps.clock);
+        const ended = (status: string) => new FailedError(`build ${id} has ended already (${status})`);
+        if (view.done) throw ended(view.status);
+        await withRetries(() => clients.ssm.send(new StopAutomationExecutionCommand({ AutomationExecutionId: id, Type: 'Cancel' })), deps.clock).catch((e: unknown) => {
+          // It ended between the look and the cancel.
+          if (errorCode(e) === 'InvalidAutomationStatusUpdateException') throw ended('just now');
+          throw e;
+        });
         say(io)(`cancelling build ${id}; its builder is terminated as the runbook ends`);
       });
     });
@@ -259,7 +301,9 @@ function cancelSubcommand(io: CliIo, deps: FarmDeps): Command {
 function sinceOption(value: string, now: number): string {
   const days = /^(\d{1,4})d$/.exec(value);
   if (days) return new Date(now - Number(days[1]) * 86_400_000).toISOString();
-  if (/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/.test(value) && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
+  const time = /^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?Z)?$/.exec(value);
+  // A real day (no 2026-02-31), read as UTC.
+  if (time && !Number.isNaN(Date.parse(`${time[1]}T00:00:00Z`)) && new Date(`${time[1]}T00:00:00Z`).toISOString().startsWith(time[1])) return new Date(time[2] ? value : `${value}T00:00:00Z`).toISOString();
   throw new UsageError(`--since ${JSON.stringify(value.slice(0, 40))}: give a date (2026-11-01), a UTC time (2026-11-01T03:00:00Z) or days back (30d)`);
 }
 
@@ -275,27 +319,40 @@ function listSubcommand(io: CliIo, deps: FarmDeps): Command {
       await withFarm(flags, deps, async (clients, farm) => {
         const records = flags.line
           ? await buildsOfLine(clients.dynamodb, farm.buildsTable, flags.line, since, deps.clock)
-          : await buildsSince(clients.dynamodb, farm.buildsTable, since, new Date(deps.clock.now()), deps.clock);
+          : await buildsSince(clients.dynamodb, farm.buildsTable, since, new Date(deps.clock.now()), deps.clock, LIST_LIMIT, farm.createdAt);
         if (flags.json) {
           io.out(jsonText(records));
           return;
         }
         if (records.length === 0) say(io)(`no builds since ${since}${flags.line ? ` of ${flags.line}` : ''}`);
         printLines(io, records.map(recordLine));
+        if (records.length >= LIST_LIMIT) say(io)(`the newest ${LIST_LIMIT} builds; give a later --since for older ones`);
       });
     });
 }
 
+const LIST_LIMIT = 1000;
+
 const recordLine = (r: BuildRecord): string =>
-  [r.startedAt.slice(0, 16).replace('T', ' '), r.executionId, r.line.padEnd(15), (r.version ?? '-').padEnd(8), r.status.padEnd(10), r.durationSeconds !== undefined ? `${Math.round(r.durationSeconds / 60)}m` : '', r.failedStep ? `at ${r.failedStep}` : ''].join('  ').trimEnd();
+  [
+    (r.startedAt || '?').slice(0, 16).replace('T', ' '),
+    r.executionId,
+    r.line.padEnd(15),
+    (r.version ?? '-').padEnd(8),
+    r.status.padEnd(10),
+    r.durationSeconds !== undefined && Number.isFinite(r.durationSeconds) ? `${Math.round(r.durationSeconds / 60)}m` : '',
+    r.failedStep ? `at ${r.failedStep}` : '',
+  ]
+    .join('  ')
+    .trimEnd();
 
 function logsSubcommand(io: CliIo, deps: FarmDeps): Command {
-  return common(new Command('logs'))
+  return common(new Command('logs'), false)
     .description("Print a build's log (the builder's output); --follow until the build ends.")
     .argument('<id>', 'the build id')
     .option('--follow', 'keep printing as the build writes (Ctrl-C stops)')
     .action(async (id: string, flags: CommonFlags & { follow?: boolean }) => {
-      parseFetchTarget(id);
+      executionId(id);
       await withFarm(flags, deps, async (clients, farm) => {
         if (!flags.follow) {
           const view = await readExecution(clients.ssm, id, deps.clock);
@@ -305,12 +362,17 @@ function logsSubcommand(io: CliIo, deps: FarmDeps): Command {
           return;
         }
         const controller = new AbortController();
-        const restore = deps.onInterrupt(() => controller.abort());
+        let stoppedBy: StopSignal | undefined;
+        const restore = deps.onInterrupt((signal) => {
+          stoppedBy = signal;
+          controller.abort();
+        });
         try {
           await follow({ ssm: clients.ssm, logs: clients.logs }, id, farm.buildLogGroup, { update: (_view, lines) => printLines(io, lines) }, deps.clock, controller.signal);
         } finally {
           restore();
         }
+        if (stoppedBy) throw new InterruptedError(stoppedBy, `stopped following (${stoppedBy}); build ${id} goes on`);
       });
     });
 }
@@ -329,8 +391,10 @@ function fetchSubcommand(io: CliIo, deps: FarmDeps): Command {
         if ('executionId' in target) {
           record = await readRecord(clients.dynamodb, farm.buildsTable, target.executionId, deps.clock);
         } else {
-          const builds = await buildsOfLine(clients.dynamodb, farm.buildsTable, target.line, '', deps.clock, 100_000);
-          record = builds.find((r) => r.version === target.version && r.status === 'Success') ?? builds.find((r) => r.version === target.version);
+          // Newest first, until the version's successful build turns up.
+          const ofVersion = (records: readonly BuildRecord[]) => records.filter((r) => r.version === target.version);
+          const builds = ofVersion(await buildsOfLine(clients.dynamodb, farm.buildsTable, target.line, '', deps.clock, 100_000, (records) => ofVersion(records).some((r) => r.status === 'Success')));
+          record = builds.find((r) => r.status === 'Success') ?? builds[0];
         }
         if (!record) throw new FailedError(`no build ${build} in the farm's records (stemcell farm list shows them)`);
         const fetched = [];

@@ -11,7 +11,9 @@ import { VERSION_PATTERN } from '../stemcell/naming';
 import { failedStep, RUNBOOK_OUTPUTS } from './build-status';
 
 /** Statuses after which nothing changes. */
-export const DONE_STATUSES = ['Success', 'Failed', 'TimedOut', 'Cancelled', 'CompletedWithSuccess', 'CompletedWithFailure', 'Rejected', 'Exited'];
+export const DONE_STATUSES = ['Success', 'Failed', 'TimedOut', 'Cancelled', 'CompletedWithSuccess', 'CompletedWithFailure', 'Rejected', 'Exited', 'ChangeCalendarOverrideRejected'];
+/** Of those, the ones that mean the build succeeded. */
+export const SUCCESS_STATUSES = ['Success', 'CompletedWithSuccess'];
 
 export interface StepView {
   readonly name: string;
@@ -60,9 +62,19 @@ function amiMap(value: unknown): Record<string, string> | undefined {
   return entries.length > 0 ? Object.fromEntries(entries.sort(([a], [b]) => a.localeCompare(b))) : undefined;
 }
 
-export function executionView(e: AutomationExecution): ExecutionView {
-  const status = e.AutomationExecutionStatus ?? 'Pending';
-  const steps: StepView[] = (e.StepExecutions ?? []).map((s) => ({ name: (s.StepName ?? '?').slice(0, 64), status: s.StepStatus ?? 'Pending', startedAt: time(s.ExecutionStartTime), endedAt: time(s.ExecutionEndTime) }));
+export function executionView(raw: AutomationExecution): ExecutionView {
+  // What the API gives is read as hostile input: lists that are not lists, outputs that are not lists of strings.
+  const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+  const strings = (v: unknown): string[] => list<unknown>(v).filter((x): x is string => typeof x === 'string');
+  const outputs = (o: unknown): Record<string, string[]> => (typeof o === 'object' && o !== null ? Object.fromEntries(Object.entries(o).map(([k, v]) => [k, strings(v)])) : {});
+  const e: AutomationExecution = {
+    ...raw,
+    StepExecutions: list<NonNullable<AutomationExecution['StepExecutions']>[number]>(raw.StepExecutions).filter((s) => typeof s === 'object' && s !== null).map((s) => ({ ...s, Outputs: outputs(s.Outputs) })),
+    Outputs: outputs(raw.Outputs),
+    Parameters: outputs(raw.Parameters),
+  };
+  const status = typeof e.AutomationExecutionStatus === 'string' ? e.AutomationExecutionStatus.slice(0, 40) : 'Pending';
+  const steps: StepView[] = (e.StepExecutions ?? []).map((s) => ({ name: String(s.StepName ?? '?').slice(0, 64), status: String(s.StepStatus ?? 'Pending').slice(0, 40), startedAt: time(s.ExecutionStartTime), endedAt: time(s.ExecutionEndTime) }));
   const output = (name: string): string[] | undefined => e.Outputs?.[name];
   const version = output(RUNBOOK_OUTPUTS.version)?.[0];
   const keys = output('Decode.StemcellKeys')?.filter(isSafeKey);
@@ -74,7 +86,7 @@ export function executionView(e: AutomationExecution): ExecutionView {
   const copyPayload = [...(e.StepExecutions ?? [])].reverse().find((s) => s.StepName === 'Copy' && s.Outputs?.Payload)?.Outputs?.Payload?.[0];
   const copied = copyPayload ? amiMap((() => { try { return (JSON.parse(copyPayload) as { amis?: unknown }).amis; } catch { return undefined; } })()) : undefined;
   const done = DONE_STATUSES.includes(status);
-  const failed = done && status !== 'Success' ? failedStep(e) : {};
+  const failed = done && !SUCCESS_STATUSES.includes(status) ? failedStep(e) : {};
   return {
     id: e.AutomationExecutionId ?? '?',
     status,
@@ -111,11 +123,25 @@ function stepTime(step: StepView, now: number): string {
   return elapsed((step.endedAt ?? now) - step.startedAt);
 }
 
+/** The steps, a loop's repeated calls shown once (the latest), with how many there were. */
+function collapsed(steps: readonly StepView[]): { step: StepView; times: number }[] {
+  const out: { step: StepView; times: number }[] = [];
+  for (const step of steps) {
+    const seen = out.find((o) => o.step.name === step.name);
+    if (seen) {
+      seen.step = step;
+      seen.times++;
+    } else out.push({ step, times: 1 });
+  }
+  return out;
+}
+
 /** The block a terminal shows, redrawn at each poll: the build, each step with its state and time, the copies, the log's last lines. */
 export function progressBlock(view: ExecutionView, now: number, logTail: readonly string[]): string[] {
   const head = `build ${view.id}${view.line ? ` (${view.line}${view.version ? ` ${view.version}` : ''})` : ''}: ${view.status}${view.startedAt ? `, ${elapsed((view.endedAt ?? now) - view.startedAt)}` : ''}`;
-  const width = Math.max(...view.steps.map((s) => s.name.length), 8);
-  const lines = [head, ...view.steps.map((s) => `  ${MARK[s.status] ?? '  '} ${s.name.padEnd(width)}  ${s.status.padEnd(10)} ${stepTime(s, now)}`.trimEnd())];
+  const rows = collapsed(view.steps).map(({ step, times }) => ({ step, name: times > 1 ? `${step.name} x${times}` : step.name }));
+  const width = rows.reduce((w, r) => Math.max(w, r.name.length), 8);
+  const lines = [head, ...rows.map(({ step, name }) => `  ${MARK[step.status] ?? '  '} ${name.padEnd(width)}  ${step.status.padEnd(10)} ${stepTime(step, now)}`.trimEnd())];
   if (view.copiedRegions && !view.done) lines.push(`  copies: ${view.copiedRegions.length} region${view.copiedRegions.length === 1 ? '' : 's'} done (${view.copiedRegions.join(', ')})`);
   for (const line of logTail) lines.push(`  | ${line}`);
   return lines;

@@ -21,7 +21,7 @@ export const FARM_OUTPUTS = {
 /** The farm stack's name when none is given (lib/app.ts's stack id). */
 export const DEFAULT_FARM_STACK = 'StemcellFarm';
 
-export type FarmOutputs = { readonly [K in keyof typeof FARM_OUTPUTS]: string } & { readonly stackName: string };
+export type FarmOutputs = { readonly [K in keyof typeof FARM_OUTPUTS]: string } & { readonly stackName: string; /** When the stack was created: no record is older. */ readonly createdAt: Date };
 
 const NAME_PATTERN: Readonly<Record<keyof typeof FARM_OUTPUTS, RegExp>> = {
   runbookName: /^[A-Za-z0-9_.-]{3,128}$/,
@@ -34,9 +34,11 @@ const NAME_PATTERN: Readonly<Record<keyof typeof FARM_OUTPUTS, RegExp>> = {
 /** The farm stack's outputs, checked; a stack that is missing or not a farm says how to find the right one. */
 export async function findFarm(cfn: CloudFormationClient, stackName: string, region: string, clock: Clock): Promise<FarmOutputs> {
   let outputs: { OutputKey?: string; OutputValue?: string }[] | undefined;
+  let createdAt: Date | undefined;
   try {
     const out = await withRetries(() => cfn.send(new DescribeStacksCommand({ StackName: stackName })), clock);
     outputs = out.Stacks?.[0]?.Outputs;
+    createdAt = out.Stacks?.[0]?.CreationTime;
   } catch (e) {
     if (errorCode(e) === 'ValidationError' && /does not exist/.test(errorMessage(e))) {
       throw new EnvironmentError(`no stack ${stackName} in ${region}: deploy the farm there (npx cdk deploy), or name its stack with --stack and its region with --region`);
@@ -51,6 +53,7 @@ export async function findFarm(cfn: CloudFormationClient, stackName: string, reg
   };
   return {
     stackName,
+    createdAt: createdAt instanceof Date && !Number.isNaN(createdAt.getTime()) ? createdAt : new Date(0),
     runbookName: value('runbookName'),
     buildLogGroup: value('buildLogGroup'),
     buildsTable: value('buildsTable'),

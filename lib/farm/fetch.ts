@@ -35,12 +35,15 @@ export function parseFetchTarget(text: string): FetchTarget {
 /** The keys to fetch from a build's record: its stemcells, or its light stemcell. */
 export function keysToFetch(record: BuildRecord, light: boolean): string[] {
   const what = `build ${record.executionId} (${record.line}${record.version ? ` ${record.version}` : ''}, ${record.status})`;
+  // Keys come from a record, which is input too: a stemcell's key, with a stemcell's file name.
+  const stemcellKey = (key: string, prefix: string): boolean => isSafeKey(key) && new RegExp(`^${prefix}bosh-stemcell-[A-Za-z0-9._+-]+\\.tgz$`).test(path.posix.basename(key));
+  if (record.status !== 'Success') throw new FailedError(`${what} did not succeed: nothing of it is fetched`);
   if (light) {
-    if (!record.lightKey) throw new FailedError(`${what} has no light stemcell: only a successful build of aws with PublishLight writes one`);
+    if (!record.lightKey || !stemcellKey(record.lightKey, 'light-')) throw new FailedError(`${what} has no light stemcell: only a build of aws with PublishLight writes one`);
     return [record.lightKey];
   }
-  const keys = (record.stemcellKeys ?? []).filter(isSafeKey);
-  if (record.status !== 'Success' || keys.length === 0) throw new FailedError(`${what} stored no stemcells to fetch`);
+  const keys = (record.stemcellKeys ?? []).filter((k) => stemcellKey(k, ''));
+  if (keys.length === 0) throw new FailedError(`${what} stored no stemcells to fetch`);
   return keys;
 }
 
@@ -61,7 +64,11 @@ export async function fetchObject(s3: S3Client, bucket: string, key: string, dir
   if (!expected || !/^[0-9a-f]{40}$/.test(expected)) throw new FailedError(`s3://${bucket}/${key} carries no sha1 (x-amz-meta-${OBJECT_METADATA.sha1}) to check it against; it was not stored by the farm`);
   const partial = partialOutput(file);
   try {
-    const bytes = await downloadObject(s3, bucket, key, partial.path, clock);
+    const bytes = await downloadObject(s3, bucket, key, partial.path, clock).catch((e: unknown) => {
+      // A stream that broke off mid-way: nothing is kept, and a new try starts over.
+      if ((e as { $metadata?: unknown }).$metadata !== undefined) throw e;
+      throw new FailedError(`the download of s3://${bucket}/${key} broke off (${e instanceof Error ? e.message : String(e)}); nothing was kept: run the same command again`);
+    });
     const { sha1 } = await digestFile(partial.path);
     if (sha1 !== expected) throw new InvalidStemcellError(`s3://${bucket}/${key}: the download's sha1 is ${sha1}, not the ${expected} the farm recorded; nothing was kept`);
     await partial.commit();

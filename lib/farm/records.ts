@@ -155,19 +155,19 @@ export async function readRecord(dynamodb: DynamoDBClient, table: string, execut
   return out.Item ? recordFromItem(out.Item) : undefined;
 }
 
-async function query(dynamodb: DynamoDBClient, input: QueryCommandInput, clock: Clock, limit: number): Promise<BuildRecord[]> {
+async function query(dynamodb: DynamoDBClient, input: QueryCommandInput, clock: Clock, limit: number, enough: (records: readonly BuildRecord[]) => boolean = () => false): Promise<BuildRecord[]> {
   const records: BuildRecord[] = [];
   let start: Record<string, AttributeValue> | undefined;
   do {
     const page = await withRetries(() => dynamodb.send(new QueryCommand({ ...input, ExclusiveStartKey: start })), clock);
-    records.push(...(page.Items ?? []).map(recordFromItem));
+    records.push(...(page.Items ?? []).filter((item) => item.executionId?.S !== undefined).map(recordFromItem));
     start = page.LastEvaluatedKey;
-  } while (start && records.length < limit);
+  } while (start && records.length < limit && !enough(records));
   return records.slice(0, limit);
 }
 
-/** A line's records, newest first, started at or after `since` (ISO). */
-export function buildsOfLine(dynamodb: DynamoDBClient, table: string, line: string, since: string, clock: Clock, limit = 1000): Promise<BuildRecord[]> {
+/** A line's records, newest first, started at or after `since` (ISO); reading stops once `enough` says so. */
+export function buildsOfLine(dynamodb: DynamoDBClient, table: string, line: string, since: string, clock: Clock, limit = 1000, enough?: (records: readonly BuildRecord[]) => boolean): Promise<BuildRecord[]> {
   const index = BUILDS_TABLE.indexes.byLine;
   return query(
     dynamodb,
@@ -181,15 +181,21 @@ export function buildsOfLine(dynamodb: DynamoDBClient, table: string, line: stri
     },
     clock,
     limit,
+    enough,
   );
 }
 
-/** Every line's records started at or after `since` (ISO), newest first: a query of each month from now back to since's. */
-export async function buildsSince(dynamodb: DynamoDBClient, table: string, since: string, now: Date, clock: Clock, limit = 1000): Promise<BuildRecord[]> {
+/**
+ * Every line's records started at or after `since` (ISO), newest first: a
+ * query of each month from now back to since's, but not before `earliest`
+ * (the farm's creation: no record is older).
+ */
+export async function buildsSince(dynamodb: DynamoDBClient, table: string, since: string, now: Date, clock: Clock, limit = 1000, earliest = new Date(0)): Promise<BuildRecord[]> {
   const index = BUILDS_TABLE.indexes.byMonth;
   const records: BuildRecord[] = [];
   const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-  while (monthOf(month.toISOString()) >= monthOf(since) && records.length < limit) {
+  const first = monthOf([since, earliest.toISOString()].sort().at(-1)!);
+  while (monthOf(month.toISOString()) >= first && records.length < limit) {
     records.push(
       ...(await query(
         dynamodb,

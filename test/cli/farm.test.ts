@@ -6,7 +6,7 @@
  * progress view is checked in terminal and log mode under the fake clock.
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogsClient, DescribeLogStreamsCommand, FilterLogEventsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { AutomationExecution, GetAutomationExecutionCommand, SSMClient, SSMServiceException, StartAutomationExecutionCommand, StopAutomationExecutionCommand } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import * as fs from 'node:fs';
@@ -36,7 +36,7 @@ let dynamodb: FakeDynamoDB;
 let s3: FakeS3;
 let out: string;
 let err: string;
-let interrupt: (() => void) | undefined;
+let interrupt: ((signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => void) | undefined;
 
 const deps = (tty = false): FarmDeps => ({
   clock,
@@ -47,6 +47,7 @@ const deps = (tty = false): FarmDeps => ({
     interrupt = stop;
     return () => (interrupt = undefined);
   },
+  columns: 120,
 });
 const run = async (args: string[], tty = false): Promise<number> => main(['farm', ...args], { out: (t) => (out += t), err: (t) => (err += t) }, deps(tty));
 
@@ -118,6 +119,11 @@ function simulate(plan: Plan): void {
   ssm.on(StartAutomationExecutionCommand).resolves({ AutomationExecutionId: ID });
   ssm.on(GetAutomationExecutionCommand).callsFake(async () => ({ AutomationExecution: executionAt(plan, clock.now()) }));
   logs.on(FilterLogEventsCommand).callsFake(async (input) => ({ events: logEventsUntil(clock.now()).filter((e) => e.logStreamName.startsWith(input.logStreamNamePrefix) && e.timestamp >= (input.startTime ?? 0)) }));
+  logs.on(DescribeLogStreamsCommand).callsFake(async (input) => ({ logStreams: [...new Set(logEventsUntil(clock.now()).map((e) => e.logStreamName))].filter((n) => n.startsWith(input.logStreamNamePrefix)).map((logStreamName) => ({ logStreamName })) }));
+  logs.on(GetLogEventsCommand).callsFake(async (input) => {
+    const events = logEventsUntil(clock.now()).filter((e) => e.logStreamName === input.logStreamName);
+    return { events: input.startFromHead === false ? events.slice(-(input.limit ?? 10_000)) : events.slice(0, input.limit) };
+  });
 }
 
 const record = (over: Partial<BuildRecord> = {}): BuildRecord => ({ executionId: ID, line: 'ubuntu-jammy', version: '1.7', status: 'Success', startedAt: '2026-11-22T05:00:00.000Z', endedAt: '2026-11-22T05:50:36.000Z', durationSeconds: 3036, stemcellKeys: KEYS, lightKey: LIGHT, ...over });
@@ -133,7 +139,7 @@ beforeEach(() => {
     Stacks: [
       {
         StackName: 'StemcellFarm',
-        CreationTime: new Date(T0),
+        CreationTime: new Date('2026-01-05T10:00:00Z'),
         StackStatus: 'UPDATE_COMPLETE',
         Outputs: [
           { OutputKey: FARM_OUTPUTS.runbookName, OutputValue: 'StemcellFarm-Build' },
@@ -167,6 +173,8 @@ describe('stemcell farm build', () => {
     expect(ssm.commandCalls(StartAutomationExecutionCommand)[0].args[0].input).toEqual({
       DocumentName: 'StemcellFarm-Build',
       Parameters: { OperatingSystem: ['ubuntu-noble'], Infrastructures: ['aws', 'openstack'], Regions: ['eu-west-1'], PublishLight: ['true'] },
+      // One token for all tries of the start.
+      ClientToken: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
     expect(out).toBe(`${ID}\nhttps://eu-west-1.console.aws.amazon.com/systems-manager/automation/execution/${ID}?region=eu-west-1\n`);
   });
@@ -186,7 +194,13 @@ describe('stemcell farm build', () => {
 
   it('follows a build to its end in log mode: a line per change, the log, the copies, then the outputs', async () => {
     simulate(SUCCESS);
+    const warnings: string[] = [];
+    const warn = (w: Error) => warnings.push(w.name);
+    process.on('warning', warn);
     expect(await run(['build', '--follow'])).toBe(0);
+    process.off('warning', warn);
+    // Hundreds of polls leave no listener behind (Node would warn of a leak).
+    expect(warnings).toEqual([]);
     expect(err).toContain(`stemcell: started build ${ID}: https://`);
     expect(err).toContain('05:00:00 build 4105a4fc-f944-11e6-9d32-0123456789ab (ubuntu-jammy): InProgress');
     expect(err).toMatch(/\d\d:\d\d:\d\d WaitForBuilder: Success after 1m 42s/);
@@ -270,12 +284,41 @@ describe('stemcell farm build', () => {
   it('stops following on Ctrl-C, not the build (exit 130, and how to go on)', async () => {
     simulate(SUCCESS);
     ssm.on(GetAutomationExecutionCommand).callsFake(async () => {
-      if (clock.now() - T0 > 10 * MIN) interrupt?.();
+      if (clock.now() - T0 > 10 * MIN) interrupt?.('SIGINT');
       return { AutomationExecution: executionAt(SUCCESS, clock.now()) };
     });
     expect(await run(['build', '--follow'])).toBe(130);
     expect(err).toContain(`stopped following (SIGINT); build ${ID} goes on: stemcell farm status ${ID}, or stemcell farm cancel ${ID}`);
     expect(ssm.commandCalls(StopAutomationExecutionCommand)).toHaveLength(0);
+  });
+
+  it('stops following on SIGTERM and SIGHUP too, with their exit codes', async () => {
+    for (const [signal, code] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+      clock.time = T0;
+      simulate(SUCCESS);
+      ssm.on(GetAutomationExecutionCommand).callsFake(async () => {
+        if (clock.now() - T0 > 10 * MIN) interrupt?.(signal);
+        return { AutomationExecution: executionAt(SUCCESS, clock.now()) };
+      });
+      expect(await run(['build', '--follow'])).toBe(code);
+      expect(err).toContain(`stopped following (${signal})`);
+      clock.time = T0;
+      expect(await run(['logs', ID, '--follow'])).toBe(code);
+    }
+  });
+
+  it('stops following, saying the build goes on, when AWS keeps refusing', async () => {
+    simulate(SUCCESS);
+    ssm.on(GetAutomationExecutionCommand).rejects(new SSMServiceException({ name: 'ThrottlingException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'Rate exceeded' }));
+    expect(await run(['build', '--follow'])).toBe(4);
+    expect(err).toContain(`stopped following build ${ID}, which goes on (stemcell farm status ${ID}): ThrottlingException: Rate exceeded`);
+    expect(ssm.commandCalls(StartAutomationExecutionCommand)).toHaveLength(1);
+  });
+
+  it('refuses a profile region that is no region (exit 3)', async () => {
+    const odd: FarmDeps = { ...deps(), defaultRegion: async () => 'evil.example.com/' };
+    expect(await main(['farm', 'list'], { out: (t) => (out += t), err: (t) => (err += t) }, odd)).toBe(3);
+    expect(err).toContain('is not a region name; pass --region');
   });
 
   it('says how to set credentials when there are none (exit 3), and finds no farm in the wrong stack (exit 3)', async () => {
@@ -300,6 +343,8 @@ describe('stemcell farm status, logs, cancel', () => {
     expect(await run(['status', ID, '--json'])).toBe(0);
     expect(JSON.parse(out)).toMatchObject({ id: ID, status: 'InProgress', done: false, commandId: COMMAND });
     expect(await run(['status', 'not-an-id'])).toBe(2);
+    expect(await run(['status', 'ubuntu-jammy@1.7'])).toBe(2);
+    expect(await run(['logs', 'ubuntu-jammy@1.7'])).toBe(2);
     // Ended: cancelled during the copies.
     simulate([...SUCCESS.slice(0, 8), { name: 'CopyAmi', from: 30, to: 31, status: 'Cancelled', failure: 'cancelled during CopyAmi' }]);
     clock.time = T0 + 60 * MIN;
@@ -329,6 +374,12 @@ describe('stemcell farm status, logs, cancel', () => {
     clock.time = T0 + 60 * MIN;
     expect(await run(['cancel', ID])).toBe(4);
     expect(err).toContain('has ended already (Success)');
+    // Ending between the look and the cancel.
+    clock.time = T0 + 10 * MIN;
+    ssm.on(StopAutomationExecutionCommand).rejects(new SSMServiceException({ name: 'InvalidAutomationStatusUpdateException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'The execution is not in a cancellable state' }));
+    err = '';
+    expect(await run(['cancel', ID])).toBe(4);
+    expect(err).toContain('has ended already (just now)');
   });
 });
 
@@ -350,6 +401,11 @@ describe('stemcell farm list', () => {
     expect(await run(['list', '--line', 'ubuntu-jammy', '--since', '2026-01-01', '--json'])).toBe(0);
     expect((JSON.parse(out) as BuildRecord[]).map((r) => r.version)).toEqual(['1.7', '1.6', '1.1']);
     expect(await run(['list', '--since', 'yesterday'])).toBe(2);
+    expect(await run(['list', '--since', '2026-02-31'])).toBe(2);
+    expect(await run(['list', '--since', '2026-11-01T03:00'])).toBe(2);
+    out = '';
+    expect(await run(['list', '--since', '2026-11-21T00:00Z', '--json'])).toBe(0);
+    expect((JSON.parse(out) as BuildRecord[]).map((r) => r.version)).toEqual(['1.7']);
     expect(await run(['list', '--line', 'windows'])).toBe(2);
   });
 });
@@ -382,6 +438,16 @@ describe('stemcell farm fetch', () => {
     s3.put(BUCKETS.stemcell, KEYS[0], body, { [OBJECT_METADATA.sha1]: 'f'.repeat(40) });
     expect(await run(['fetch', ID, '--out', dir])).toBe(1);
     expect(err).toContain(`not the ${'f'.repeat(40)} the farm recorded; nothing was kept`);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('fetches nothing of a build that failed, and no key that is not a stemcell', async () => {
+    dynamodb.tables.get('StemcellFarm-HistoryBuilds-XYZ')!.items.set(JSON.stringify([{ S: ID }]), recordItem(record({ status: 'Failed' })));
+    expect(await run(['fetch', ID, '--light', '--out', dir])).toBe(4);
+    expect(err).toContain('did not succeed');
+    dynamodb.tables.get('StemcellFarm-HistoryBuilds-XYZ')!.items.set(JSON.stringify([{ S: ID }]), recordItem(record({ stemcellKeys: ['ubuntu-jammy/1.7/../../../etc/passwd', 'x/\x1bevil.tgz'], lightKey: 'dir/' })));
+    expect(await run(['fetch', ID, '--out', dir])).toBe(4);
+    expect(await run(['fetch', ID, '--light', '--out', dir])).toBe(4);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 

@@ -23,7 +23,7 @@ import { DEFAULT_FARM_STACK, FarmOutputs, findFarm } from '../farm/farm-outputs'
 import { fetchObject, keysToFetch, parseFetchTarget } from '../farm/fetch';
 import { follow, readExecution, readLog, readLogTail } from '../farm/follow';
 import { executionConsoleUrl } from '../farm/notification';
-import { automationParameters, ParameterName, parseBuildParameters, RUNBOOK_PARAMETERS } from '../farm/parameters';
+import { automationParameters, checkFormWithoutBuckets, ParameterName, parseBuildParameters, RUNBOOK_PARAMETERS } from '../farm/parameters';
 import { BuildRecord, buildsOfLine, buildsSince, readRecord } from '../farm/records';
 import { prepareOutputDirectory } from '../output';
 import { deferSignals } from '../scratch';
@@ -237,15 +237,20 @@ function buildSubcommand(io: CliIo, deps: FarmDeps): Command {
       const value = flags[camel(PARAMETER_FLAGS[name])];
       if (value !== undefined) form[name] = value;
     }
-    await withFarm(flags, deps, async (clients, farm) => {
+    // The runbook's words are its parameters; the CLI's are flags.
+    const asFlags = (check: () => unknown): void => {
       try {
-        parseBuildParameters(form, { osImageBucket: farm.osImageBucket, stemcellBucket: farm.stemcellBucket }, deps.clock.now());
+        check();
       } catch (e) {
-        // The runbook's words are its parameters; the CLI's are flags.
         const name = (e as { parameter?: string }).parameter as ParameterName | undefined;
         if (name && PARAMETER_FLAGS[name]) throw new UsageError(`--${PARAMETER_FLAGS[name]}: ${(e as Error).message.replace(`${name}: `, '')}`);
         throw e;
       }
+    };
+    // Before any AWS call, every rule that needs no bucket name; then, with the farm's, the script's bucket too.
+    asFlags(() => checkFormWithoutBuckets(form, deps.clock.now()));
+    await withFarm(flags, deps, async (clients, farm) => {
+      asFlags(() => parseBuildParameters(form, { osImageBucket: farm.osImageBucket, stemcellBucket: farm.stemcellBucket }, deps.clock.now()));
       // One token for every try: a retry after a lost answer starts no second build.
       const clientToken = randomUUID();
       const out = await withRetries(() => clients.ssm.send(new StartAutomationExecutionCommand({ DocumentName: farm.runbookName, Parameters: automationParameters(form), ClientToken: clientToken })), deps.clock);

@@ -17,7 +17,7 @@
  */
 import { ConfigError } from '../config-error';
 import { OperatingSystemName, operatingSystemNames } from '../stemcell/matrix';
-import { automationParameters, InvalidParameterError, ParameterName, parseBuildParameters } from './parameters';
+import { automationParameters, checkFormWithoutBuckets, InvalidParameterError, ParameterName } from './parameters';
 import { DEFAULT_VERSION_FORMAT, VersionFormat, versionFormatProblem } from './version-format';
 
 export interface StemcellLineConfig {
@@ -134,13 +134,8 @@ function parseParameters(line: string, raw: unknown, key: string): Record<string
     if (name in given) throw new ConfigError(`${key}.${name}`, why);
   }
   const form = { OperatingSystem: line, ...given };
-  // The buckets' names are CloudFormation's to pick at deploy time, and only
-  // CustomizeScript names one: Prepare checks at run time that it is the
-  // farm's OS image bucket. Here the script's own bucket stands in for it, so
-  // that the rest of the rule (below customize/, a safe key) is checked now.
-  const scriptBucket = typeof given.CustomizeScript === 'string' ? /^s3:\/\/([^/]+)\//.exec(given.CustomizeScript)?.[1] : undefined;
   try {
-    parseBuildParameters(form, { osImageBucket: scriptBucket ?? 'placeholder-os-images', stemcellBucket: 'placeholder-stemcells' });
+    checkFormWithoutBuckets(form);
   } catch (e) {
     if (!(e instanceof InvalidParameterError)) throw e;
     throw new ConfigError(`${key}.${e.parameter}`, e.message.slice(`${e.parameter}: `.length));

@@ -202,6 +202,18 @@ function valueOf(name: ParameterName, raw: unknown): string | string[] | boolean
 }
 
 /**
+ * Check a form before the farm's bucket names are known (at synthesis, or
+ * before the CLI has found the farm). Only CustomizeScript names a bucket:
+ * Prepare checks that it is the farm's OS image bucket. Here the script's own
+ * bucket stands in for it, so that the rest of its rule (below customize/, a
+ * safe key) and every other rule are checked now.
+ */
+export function checkFormWithoutBuckets(form: Record<string, unknown>, now = Date.now()): BuildParameters {
+  const scriptBucket = typeof form.CustomizeScript === 'string' ? /^s3:\/\/([^/]+)\//.exec(form.CustomizeScript)?.[1] : undefined;
+  return parseBuildParameters(form, { osImageBucket: scriptBucket ?? 'placeholder-os-images', stemcellBucket: 'placeholder-stemcells' }, now);
+}
+
+/**
  * A form (already checked) as StartAutomationExecution's `Parameters`, which a
  * schedule and `stemcell farm build` send: every value a list of strings
  * (Booleans "true" or "false"). An empty value that is the default is left

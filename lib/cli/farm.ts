@@ -185,8 +185,11 @@ async function followBuild(io: CliIo, clients: FarmClients, farm: FarmOutputs, i
       { justStarted },
     );
   } catch (e) {
-    const reason = e instanceof Error ? e.message : String(e);
-    throw awsFailure(Object.assign(e instanceof Error ? e : new Error(reason), { message: `stopped following build ${id}, which goes on (stemcell farm status ${id}): ${errorMessage(e).replace(/^Error: /, '')}` }), (m) => new FailedError(m));
+    // No credentials or no network stay what they are; anything else ends the following, not the build.
+    const mapped = awsFailure(e, (m) => new FailedError(m));
+    if (mapped instanceof EnvironmentError) throw mapped;
+    const why = (e as { $metadata?: unknown }).$metadata !== undefined ? errorMessage(e) : e instanceof Error ? e.message : String(e);
+    throw new FailedError(`stopped following build ${id}, which goes on (stemcell farm status ${id}): ${why}`);
   } finally {
     restore();
   }

@@ -313,7 +313,7 @@ describe('stemcell farm build', () => {
     simulate(SUCCESS);
     ssm.on(GetAutomationExecutionCommand).rejects(new SSMServiceException({ name: 'ThrottlingException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'Rate exceeded' }));
     expect(await run(['build', '--follow'])).toBe(4);
-    expect(err).toContain(`stopped following build ${ID}, which goes on (stemcell farm status ${ID}): ThrottlingException: Rate exceeded`);
+    expect(err).toBe(`stemcell: started build ${ID}: https://eu-west-1.console.aws.amazon.com/systems-manager/automation/execution/${ID}?region=eu-west-1\nstemcell: stopped following build ${ID}, which goes on (stemcell farm status ${ID}): ThrottlingException: Rate exceeded\n`);
     expect(ssm.commandCalls(StartAutomationExecutionCommand)).toHaveLength(1);
   });
 

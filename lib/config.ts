@@ -7,7 +7,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Node } from 'constructs';
 import type { StemcellFarmStackProps } from './stacks/stemcell-farm-stack';
-import { EXAMPLES, isKmsKeyArn } from './aws/identifiers';
+import { EXAMPLES, isEmailAddress, isKmsKeyArn } from './aws/identifiers';
 import { ConfigError } from './config-error';
 import { parseStemcellLines } from './farm/lines';
 
@@ -60,7 +60,7 @@ function kmsKeyArns(raw: unknown, key: string): string[] {
 
 function email(raw: unknown, key: string): string | undefined {
   const value = optionalString(raw, key);
-  if (value !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) throw new ConfigError(key, `expected an email address, got ${JSON.stringify(raw)}`);
+  if (value !== undefined && !isEmailAddress(value)) throw new ConfigError(key, `expected an email address, got ${JSON.stringify(raw)}`);
   return value;
 }
 

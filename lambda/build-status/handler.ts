@@ -8,20 +8,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { systemClock } from '../../lib/aws/runtime';
+import { stackSetting, systemClock } from '../../lib/aws/runtime';
 import { announcedBuild, buildEndLog } from '../../lib/farm/build-metrics';
 import { buildStatus, BuildStatusResult } from '../../lib/farm/build-status';
 
 const clients = { ssm: new SSMClient({ maxAttempts: 1 }), s3: new S3Client({ maxAttempts: 1 }), dynamodb: new DynamoDBClient({ maxAttempts: 1 }), sns: new SNSClient({ maxAttempts: 1 }) };
 
-function env(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set; the farm stack sets it`);
-  return value;
-}
-
 export async function handler(event: unknown): Promise<BuildStatusResult> {
-  const result = await buildStatus(clients, { runbookName: env('RUNBOOK_NAME'), buildsTable: env('BUILDS_TABLE'), stemcellBucket: env('STEMCELL_BUCKET'), topicArn: env('TOPIC_ARN') }, event, systemClock);
+  const result = await buildStatus(clients, { runbookName: stackSetting('RUNBOOK_NAME'), buildsTable: stackSetting('BUILDS_TABLE'), stemcellBucket: stackSetting('STEMCELL_BUCKET'), topicArn: stackSetting('TOPIC_ARN') }, event, systemClock);
   const ended = announcedBuild(result);
   // Straight to stdout, not console.log: the runtime's console prefixes (or, in
   // JSON log format, wraps) the line, and an EMF log event must be the JSON alone.

@@ -8,7 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { systemClock } from '../../lib/aws/runtime';
+import { stackSetting, systemClock } from '../../lib/aws/runtime';
 import { parsePrepareEvent, prepareBuild } from '../../lib/farm/prepare';
 import { parseVersionFormats } from '../../lib/farm/version-format';
 import { DynamoVersions } from '../../lib/farm/versions';
@@ -19,27 +19,21 @@ const ssm = new SSMClient({ maxAttempts: 1 });
 const ec2 = new EC2Client({ maxAttempts: 1 });
 const dynamodb = new DynamoDBClient({ maxAttempts: 1 });
 
-function env(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set; the farm stack sets it`);
-  return value;
-}
-
 export async function handler(event: unknown): Promise<FarmState> {
   const input = parsePrepareEvent(event);
   return prepareBuild(
     { s3, ssm, ec2, dynamodb },
     {
-      region: env('AWS_REGION'),
-      stemcellBucket: env('STEMCELL_BUCKET'),
-      osImageBucket: env('OS_IMAGE_BUCKET'),
-      builderImageParameter: env('BUILDER_IMAGE_PARAMETER'),
+      region: stackSetting('AWS_REGION'),
+      stemcellBucket: stackSetting('STEMCELL_BUCKET'),
+      osImageBucket: stackSetting('OS_IMAGE_BUCKET'),
+      builderImageParameter: stackSetting('BUILDER_IMAGE_PARAMETER'),
       fallbackBuilderImageParameter: process.env.FALLBACK_BUILDER_IMAGE_PARAMETER || undefined,
-      subnetIds: env('BUILDER_SUBNET_IDS').split(','),
-      buildsTable: env('BUILDS_TABLE'),
+      subnetIds: stackSetting('BUILDER_SUBNET_IDS').split(','),
+      buildsTable: stackSetting('BUILDS_TABLE'),
     },
     input,
-    new DynamoVersions(dynamodb, { table: env('VERSIONS_TABLE'), formats: parseVersionFormats(env('VERSION_FORMATS')) }, systemClock),
+    new DynamoVersions(dynamodb, { table: stackSetting('VERSIONS_TABLE'), formats: parseVersionFormats(stackSetting('VERSION_FORMATS')) }, systemClock),
     systemClock,
   );
 }

@@ -20,10 +20,19 @@ const KMS_ALIAS_ARN = new RegExp(`^${PARTITION}:kms:[a-z0-9-]+:[0-9]{12}:alias/[
 // A key id (uuid or multi-region mrk-), an alias/NAME, or an ARN of either.
 const KMS_KEY_ID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias\/[A-Za-z0-9/_-]{1,250})$/;
 
+/** Systems Manager's ids of Automation executions and Run Command commands: UUIDs. */
+const EXECUTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// What SNS takes as an email endpoint, roughly: one @, a dot in the domain, no spaces.
+const EMAIL_ADDRESS = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
 /** More regions than any partition has; a longer AMI map is a mistake, not a publication. */
 export const MAX_REGIONS = 64;
 
 export const isRegionName = (value: string): boolean => REGION.test(value);
+export const isExecutionId = (value: string): boolean => EXECUTION_ID.test(value);
+export const isEmailAddress = (value: string): boolean => EMAIL_ADDRESS.test(value);
+/** The partition a region is in. */
+export const partitionOf = (region: string): string => (region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws');
 export const isAmiId = (value: string): boolean => AMI_ID.test(value);
 export const isSnapshotId = (value: string): boolean => SNAPSHOT_ID.test(value);
 export const isAccountId = (value: string): boolean => ACCOUNT_ID.test(value);

@@ -41,3 +41,10 @@ export function hasTimeFor(options: RunOptions, ms: number): boolean {
 export interface LambdaContext {
   getRemainingTimeInMillis(): number;
 }
+
+/** A Lambda's setting from its environment, which the farm stack sets. */
+export function stackSetting(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set; the farm stack sets it`);
+  return value;
+}

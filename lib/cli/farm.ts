@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 import { Command, Option } from 'commander';
-import { isRegionName } from '../aws/identifiers';
+import { isExecutionId, isRegionName, partitionOf } from '../aws/identifiers';
 import { errorCode, errorMessage, withRetries } from '../aws/retry';
 import { Clock, systemClock } from '../aws/runtime';
 import { EnvironmentError, FailedError, InterruptedError, StopSignal, UsageError } from '../errors';
@@ -102,10 +102,6 @@ export const PARAMETER_FLAGS: Readonly<Record<ParameterName, string>> = Object.f
 
 const camel = (flag: string): string => flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
-function partitionOf(region: string): string {
-  return region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
-}
-
 async function clientsFor(flags: CommonFlags, deps: FarmDeps): Promise<FarmClients> {
   if (flags.region !== undefined && !isRegionName(flags.region)) throw new UsageError(`--region ${JSON.stringify(flags.region)} is not a region name, e.g. eu-west-1`);
   const region = flags.region ?? (await deps.defaultRegion());
@@ -134,7 +130,7 @@ function common(command: Command, json = true): Command {
 
 /** A build id: the execution id Systems Manager gave it. */
 function executionId(id: string): string {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new UsageError(`${JSON.stringify(id.slice(0, 80))} is not a build id: the execution id, as stemcell farm build and stemcell farm list print it`);
+  if (!isExecutionId(id)) throw new UsageError(`${JSON.stringify(id.slice(0, 80))} is not a build id: the execution id, as stemcell farm build and stemcell farm list print it`);
   return id;
 }
 

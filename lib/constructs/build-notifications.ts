@@ -13,6 +13,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { isEmailAddress } from '../aws/identifiers';
 import { STATUS_EVENT } from '../farm/notification';
 import { FINAL_STATUSES } from '../farm/records';
 import { acknowledgeBucketObjects } from './acknowledge';
@@ -48,7 +49,7 @@ export class BuildNotifications extends Construct {
   constructor(scope: Construct, id: string, props: BuildNotificationsProps) {
     super(scope, id);
     const { partition, region, account } = Stack.of(this);
-    if (props.email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.email)) throw new Error(`BuildNotifications: email ${JSON.stringify(props.email)} is not an email address`);
+    if (props.email !== undefined && !isEmailAddress(props.email)) throw new Error(`BuildNotifications: email ${JSON.stringify(props.email)} is not an email address`);
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
 
     this.key = new kms.Key(this, 'Key', { enableKeyRotation: true, description: 'Stemcell Farm: build notifications' });

@@ -6,6 +6,7 @@
  * makes every line printable before it writes it.
  */
 import { AutomationExecution } from '@aws-sdk/client-ssm';
+import { isAmiId, isExecutionId, isRegionName } from '../aws/identifiers';
 import { isSafeKey } from '../aws/s3';
 import { VERSION_PATTERN } from '../stemcell/naming';
 import { failedStep, RUNBOOK_OUTPUTS } from './build-status';
@@ -43,9 +44,6 @@ export interface ExecutionView {
 }
 
 const time = (d: Date | undefined): number | undefined => (d instanceof Date && !Number.isNaN(d.getTime()) ? d.getTime() : undefined);
-const COMMAND_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const REGION_AMI = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
-const AMI = /^ami-[0-9a-f]{8,17}$/;
 
 /** A region -> AMI map from an output or a payload, when it is one; anything else is left out. */
 function amiMap(value: unknown): Record<string, string> | undefined {
@@ -58,7 +56,7 @@ function amiMap(value: unknown): Record<string, string> | undefined {
     }
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
-  const entries = Object.entries(v).filter(([r, a]) => REGION_AMI.test(r) && typeof a === 'string' && AMI.test(a)) as [string, string][];
+  const entries = Object.entries(v).filter(([r, a]) => isRegionName(r) && typeof a === 'string' && isAmiId(a)) as [string, string][];
   return entries.length > 0 ? Object.fromEntries(entries.sort(([a], [b]) => a.localeCompare(b))) : undefined;
 }
 
@@ -101,7 +99,7 @@ export function executionView(raw: AutomationExecution): ExecutionView {
     ...(amiMap(output('Published.Amis')?.[0]) ? { amis: amiMap(output('Published.Amis')?.[0]) } : {}),
     ...(failed.step ? { failedStep: failed.step.slice(0, 64) } : {}),
     ...(failed.failure ? { failure: failed.failure } : {}),
-    ...(commandId && COMMAND_ID.test(commandId) ? { commandId } : {}),
+    ...(commandId && isExecutionId(commandId) ? { commandId } : {}),
     ...(copied ? { copiedRegions: Object.keys(copied) } : {}),
   };
 }

@@ -7,6 +7,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isExecutionId } from '../aws/identifiers';
 import { Clock } from '../aws/runtime';
 import { downloadObject, headObject, isSafeKey } from '../aws/s3';
 import { digestFile } from '../digests';
@@ -28,7 +29,7 @@ export function parseFetchTarget(text: string): FetchTarget {
     if (!VERSION_PATTERN.test(at[2])) throw new UsageError(`${JSON.stringify(at[2].slice(0, 80))} is not a stemcell version`);
     return { line: at[1], version: at[2] };
   }
-  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text)) return { executionId: text };
+  if (isExecutionId(text)) return { executionId: text };
   throw new UsageError(`${JSON.stringify(text.slice(0, 80))} is neither a build id (an execution id, as stemcell farm list shows) nor <line>@<version>, e.g. ubuntu-jammy@1.42`);
 }
 

@@ -4,14 +4,12 @@
  * operator reads in their mail: the stemcell and version, the outcome, a link
  * to the execution, and the light stemcell or the step that failed.
  */
-import { isRegionName } from '../aws/identifiers';
+import { isExecutionId, isRegionName } from '../aws/identifiers';
 import { eventObject, InvalidInputError } from '../aws/input';
 import { BuildRecord, FINAL_STATUSES, FinalStatus } from './records';
 
 export const STATUS_EVENT = { source: 'aws.ssm', detailType: 'EC2 Automation Execution Status-change Notification' } as const;
 
-/** Automation execution ids are UUIDs. */
-const EXECUTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PARTITION = /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):ssm:/;
 
 export interface StatusEvent {
@@ -32,7 +30,7 @@ export function parseStatusEvent(event: unknown): StatusEvent {
   }
   const detail = eventObject(e.detail, "build-status 'detail'");
   const executionId = detail.ExecutionId;
-  if (typeof executionId !== 'string' || !EXECUTION_ID.test(executionId)) throw new InvalidInputError(`build-status: 'detail.ExecutionId' must be an Automation execution id, got ${JSON.stringify(executionId)?.slice(0, 80)}`);
+  if (typeof executionId !== 'string' || !isExecutionId(executionId)) throw new InvalidInputError(`build-status: 'detail.ExecutionId' must be an Automation execution id, got ${JSON.stringify(executionId)?.slice(0, 80)}`);
   const status = detail.Status;
   if (typeof status !== 'string' || !(FINAL_STATUSES as readonly string[]).includes(status)) throw new InvalidInputError(`build-status: 'detail.Status' must be one of ${FINAL_STATUSES.join(', ')}, got ${JSON.stringify(status)?.slice(0, 40)}`);
   if (typeof detail.Definition !== 'string' || !/^[A-Za-z0-9_.-]{3,128}$/.test(detail.Definition)) throw new InvalidInputError("build-status: 'detail.Definition' must name the runbook");

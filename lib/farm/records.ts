@@ -108,21 +108,14 @@ export function recordFromItem(item: Record<string, AttributeValue>): BuildRecor
  * again; a record the build's end already completed is left as it is.
  */
 export async function recordStart(dynamodb: DynamoDBClient, table: string, record: BuildRecord, clock: Clock): Promise<void> {
-  try {
-    await withRetries(
-      () =>
-        dynamodb.send(
-          new PutItemCommand({ TableName: table, Item: recordItem(record), ...NOT_FINAL }),
-        ),
-      clock,
-    );
-  } catch (e) {
-    if (errorCode(e) !== 'ConditionalCheckFailedException') throw e;
-  }
+  await putUnlessFinal(dynamodb, table, record, clock);
 }
 
 /** The record of a finished build, replacing what Prepare wrote; false when the build has a final record already (a second delivery of its event). */
-export async function recordEnd(dynamodb: DynamoDBClient, table: string, record: BuildRecord, clock: Clock): Promise<boolean> {
+export const recordEnd = putUnlessFinal;
+
+/** Write the record unless the build's is final already; false when it is. */
+async function putUnlessFinal(dynamodb: DynamoDBClient, table: string, record: BuildRecord, clock: Clock): Promise<boolean> {
   try {
     await withRetries(() => dynamodb.send(new PutItemCommand({ TableName: table, Item: recordItem(record), ...NOT_FINAL })), clock);
     return true;

@@ -55,7 +55,7 @@ export interface OsImageBuildRequest {
   readonly packageCacheRoot?: string;
   /** @default 'mmdebstrap' */
   readonly bootstrapTool?: BootstrapTool;
-  /** Seconds since the epoch for reproducible builds. @default - the snapshot time, or now */
+  /** Seconds since the epoch that the build stamps into the image. @default - the snapshot time, or the newest Date of the archive's Release files */
   readonly sourceDateEpoch?: number;
 }
 
@@ -71,7 +71,8 @@ export interface OsImageSettings {
   readonly customizeScript?: string;
   readonly packageCache: string;
   readonly bootstrapTool: BootstrapTool;
-  readonly sourceDateEpoch: number;
+  /** Given, or the snapshot's time; otherwise the build takes it from the Release files (release-files.ts). */
+  readonly sourceDateEpoch?: number;
 }
 
 /** An apt snapshot time: 20251101T000000Z. */
@@ -142,26 +143,26 @@ export function resolveOsImageSettings(request: OsImageBuildRequest): OsImageSet
     customizeScript: request.customizeScript === undefined ? undefined : path.resolve(request.customizeScript),
     packageCache: path.join(path.resolve(request.packageCacheRoot ?? DEFAULT_PACKAGE_CACHE), os.name),
     bootstrapTool,
-    sourceDateEpoch: request.sourceDateEpoch ?? snapshotEpoch ?? Math.floor(Date.now() / 1000),
+    sourceDateEpoch: request.sourceDateEpoch ?? snapshotEpoch,
   };
 }
 
 /** The settings every build's stages share: the OS, apt's proxy, snapshot and cache, the clock. */
-export function aptStageSettings(s: OsImageSettings) {
+export function aptStageSettings(s: OsImageSettings, sourceDateEpoch: number) {
   return {
     STEMCELL_OS: s.os.name,
     STEMCELL_OS_DISTRO: s.os.distro,
     STEMCELL_SNAPSHOT: s.snapshot ?? '',
     STEMCELL_PROXY: s.proxy ?? '',
     STEMCELL_PACKAGE_CACHE: s.packageCache,
-    SOURCE_DATE_EPOCH: String(s.sourceDateEpoch),
+    SOURCE_DATE_EPOCH: String(sourceDateEpoch),
   } as const;
 }
 
 /** settings.env of an OS image build. */
-export function osImageStageSettings(s: OsImageSettings): OsImageStageSettings {
+export function osImageStageSettings(s: OsImageSettings, sourceDateEpoch: number): OsImageStageSettings {
   return {
-    ...aptStageSettings(s),
+    ...aptStageSettings(s, sourceDateEpoch),
     STEMCELL_OS_CODENAME: s.os.codename,
     STEMCELL_MIRROR: s.mirror,
     STEMCELL_SECURITY_MIRROR: s.securityMirror,

@@ -10,7 +10,9 @@ import { osImageTarballName } from '../stemcell/os-image';
 import { ensureHostPackages, requireDirectory, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
 import { makeDirectories, prepareOutputDirectory } from '../output';
 import { checkOwnStages, composeCollection, OsImageBuildRequest, OsImageSettings, osImageStageSettings, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
+import { Download, fetchReleaseFiles, newestRelease, ReleaseFile, releaseFile } from './release-files';
 import { readWorkTable, requireUnlocked, runCollection, StageResult } from './stage-runner';
+import { version as PROJECT_VERSION } from '../../package.json';
 import { renderSettingsEnv } from './stage-settings';
 
 export const DEFAULT_WORK_ROOT = '/var/tmp/stemcell-farm/work';
@@ -31,6 +33,20 @@ export interface BuildOsImageOptions extends Omit<OsImageBuildRequest, 'out'> {
   readonly installHostPackages?: boolean;
   /** Progress messages. @default - stderr */
   readonly say?: (line: string) => void;
+  /** How Release files are downloaded. @default - curl */
+  readonly download?: Download;
+}
+
+/** What decides the bytes of the OS image, beyond its settings and packages. */
+export interface BuildInputs {
+  /** The time stamped into the image: given, the snapshot's, or the newest Release file's. */
+  readonly sourceDateEpoch: number;
+  /** The Release files the time was taken from (none for a snapshot or a given time). */
+  readonly releases: readonly ReleaseFile[];
+  /** The Release files of apt's last update in the build; they differ from `releases` when the mirror changed meanwhile. */
+  readonly releasesUsed: readonly ReleaseFile[];
+  readonly customizeScriptSha256?: string;
+  readonly projectVersion: string;
 }
 
 export interface BuildRecord {
@@ -38,6 +54,7 @@ export interface BuildRecord {
   readonly os: string;
   readonly output: { readonly path: string; readonly bytes: number; readonly sha256: string };
   readonly settings: Record<string, unknown>;
+  readonly inputs: BuildInputs;
   readonly stages: readonly StageResult[];
   readonly packages: readonly { readonly name: string; readonly version: string }[];
   readonly startedAt: string;
@@ -129,25 +146,63 @@ export function readyOsImageHost(settings: OsImageSettings, install: boolean, sa
   requireFile(archiveKeyring(settings), 'archive keyring', 'apt-get install debian-archive-keyring');
 }
 
+const CLOCK_FILE = 'clock.json';
+
+/**
+ * The build's clock: given, the snapshot's, or the newest Date of the
+ * Release files, downloaded now. A resumed build keeps the clock of its first
+ * run, which its finished stages already stamped into the chroot.
+ */
+function buildClock(settings: OsImageSettings, work: string, resuming: boolean, download?: Download): { sourceDateEpoch: number; releases: ReleaseFile[] } {
+  const kept = path.join(work, CLOCK_FILE);
+  if (resuming && fs.existsSync(kept)) {
+    const clock = JSON.parse(fs.readFileSync(kept, 'utf8')) as { sourceDateEpoch: number; releases: ReleaseFile[] };
+    if (Number.isSafeInteger(clock.sourceDateEpoch) && Array.isArray(clock.releases)) return clock;
+  }
+  if (settings.sourceDateEpoch !== undefined) return { sourceDateEpoch: settings.sourceDateEpoch, releases: [] };
+  const releases = fetchReleaseFiles(settings, download);
+  return { sourceDateEpoch: newestRelease(releases), releases };
+}
+
+/** The InRelease files of apt's last update, which the clean stage keeps in the work directory. */
+function releasesUsed(work: string): ReleaseFile[] {
+  const dir = path.join(work, 'apt-releases');
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).sort().map((name) => releaseFile(fs.readFileSync(path.join(dir, name)), name.replace(/_InRelease$/, '').replaceAll('_', '/')));
+}
+
 export async function buildOsImage(options: BuildOsImageOptions, plan = prepareOsImageBuild(options)): Promise<OsImageBuild> {
   const say = options.say ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { settings, work, collection, stagesPath } = plan;
   readyOsImageHost(settings, options.installHostPackages ?? false, say);
   const startedAt = new Date().toISOString();
+  const clock = buildClock(settings, work, options.resumeFrom !== undefined, options.download);
 
   makeDirectories(work);
-  fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(osImageStageSettings(settings)), { mode: 0o600 });
+  fs.writeFileSync(path.join(work, CLOCK_FILE), `${JSON.stringify(clock)}\n`);
+  fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(osImageStageSettings(settings, clock.sourceDateEpoch)), { mode: 0o600 });
   const collectionFile = path.join(work, 'collection');
   fs.writeFileSync(collectionFile, collection);
   say(`building ${settings.os.name} OS image in ${work}${options.resumeFrom ? `, resuming from ${options.resumeFrom}` : ''}`);
 
   const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: { STEMCELL_STAGES_PATH: stagesPath } });
   const stat = fs.statSync(settings.out);
+  const used = releasesUsed(work);
+  const known = new Set(clock.releases.map((r) => r.sha256));
+  if (clock.releases.length > 0 && used.some((r) => !known.has(r.sha256))) {
+    say('the mirror published new Release files during the build: a rebuild from the same mirror state will not give the same bytes (build from a --snapshot for that)');
+  }
   const record: BuildRecord = {
     kind: 'os-image',
     os: settings.os.name,
     output: { path: settings.out, bytes: stat.size, sha256: (await digestFile(settings.out)).sha256 },
     settings: settingsForRecord(settings),
+    inputs: {
+      ...clock,
+      releasesUsed: used,
+      customizeScriptSha256: settings.customizeScript === undefined ? undefined : (await digestFile(settings.customizeScript)).sha256,
+      projectVersion: PROJECT_VERSION,
+    },
     stages,
     packages: readPackages(work),
     startedAt,

@@ -160,9 +160,10 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   // One install for the whole command, the OS image it may build first included.
   ensureHostPackages(buildFirst ? ['build', 'build-os-image'] : ['build'], options.installHostPackages ?? false, say);
 
+  let sourceDateEpoch: number | undefined;
   if (osImagePlan) {
     say(`no --os-image given and no ${found}: building it first`);
-    await buildOsImage({ os, outDir, say }, osImagePlan);
+    sourceDateEpoch = (await buildOsImage({ os, outDir, say }, osImagePlan)).record.inputs.sourceDateEpoch;
   } else if (given === undefined) {
     say(`using the OS image ${found} built earlier (pass --os-image to choose another, or delete it to rebuild)`);
   }
@@ -173,10 +174,11 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   makeDirectories(work);
   const osImageCopy = path.join(work, 'os-image.tgz');
   fs.copyFileSync(osImage, osImageCopy);
-  if (!osImagePlan) await vetOsImage(osImageCopy, os, osImage);
+  // The stemcell takes on the OS image's clock: same OS image, same bytes.
+  sourceDateEpoch ??= (await vetOsImage(osImageCopy, os, osImage)).newestMtime;
 
   const outputDir = path.join(work, 'stemcell');
-  const settings = stemcellStageSettings(def, version, aptStageSettings(apt), { osImage: osImageCopy, agentBinary: options.agentBinary, blobstoreClis: options.blobstoreClis ?? [], outputDir });
+  const settings = stemcellStageSettings(def, version, aptStageSettings(apt, sourceDateEpoch), { osImage: osImageCopy, agentBinary: options.agentBinary, blobstoreClis: options.blobstoreClis ?? [], outputDir });
   fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings), { mode: 0o600 });
   say(`building ${stemcellName(def)} ${version} (${def.firmware}) in ${work}`);
   const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom });

@@ -318,6 +318,14 @@ export const CHECKS: readonly Check[] = [
     },
   },
   {
+    id: 'files.no-nvme-host-identity',
+    title: 'no NVMe host identity (nvme-cli derives one per VM)',
+    run: (ctx) => {
+      const left = ['/etc/nvme/hostnqn', '/etc/nvme/hostid'].filter((p) => ctx.fs.lstat(p));
+      return left.length === 0 ? pass('none') : fail(`${left.join(', ')}: every VM would share them`);
+    },
+  },
+  {
     id: 'files.no-build-leftovers',
     title: 'no build-time policy-rc.d, apt proxy or build settings',
     run: (ctx) => {

@@ -43,12 +43,17 @@ export function osFromRelease(osRelease: string): string | undefined {
  * Read a whole OS image with the reader's rules, so that GNU tar may unpack it
  * afterwards: nothing in it can be written outside the target. Also refuses a
  * tarball that is no root file system, or one of another OS than `os`.
+ * Returns the newest modification time of its entries: the OS image build
+ * clamps every time to its SOURCE_DATE_EPOCH and touches files at its end, so
+ * this is that epoch, which a stemcell built from it takes on.
  */
-export async function vetOsImage(file: string, os: string, name = file): Promise<void> {
+export async function vetOsImage(file: string, os: string, name = file): Promise<{ newestMtime: number }> {
   const releases = new Map<string, string>();
   let found = false;
+  let newestMtime = 0;
   try {
     for await (const entry of readOsImage(file, name)) {
+      newestMtime = Math.max(newestMtime, entry.mtime);
       if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, (await entryBytes(entry)).toString('utf8'));
       if (entry.path === 'var/lib/dpkg/status') found = true;
     }
@@ -63,6 +68,7 @@ export async function vetOsImage(file: string, os: string, name = file): Promise
   if (actual !== os) {
     throw new InvalidStemcellError(`${name} is an OS image of ${actual ?? 'an unknown system'}, not ${os}; pass --os ${actual ?? '...'} or another --os-image`);
   }
+  return { newestMtime };
 }
 
 /** Whether `file` names a gzip tar of a root file system rather than a stemcell: decided by its first entries. */

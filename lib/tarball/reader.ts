@@ -56,6 +56,8 @@ export interface TarEntry {
   readonly sparse?: readonly Region[];
   /** Names of the extended attributes recorded for the entry (PAX SCHILY.xattr). */
   readonly xattrs: readonly string[];
+  /** Modification time, whole seconds since the epoch. */
+  readonly mtime: number;
   /** The stored bytes. Read them before asking for the next entry, or they are skipped. */
   body(): AsyncGenerator<Buffer>;
 }
@@ -375,6 +377,8 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, rules: TarRules
       const dataSize = pax.has('size') ? paxNumber(rules, pax.get('size')!, 'size') : storedSize;
       const uid = pax.has('uid') ? paxNumber(rules, pax.get('uid')!, 'uid') : parseNumber(rules, header.subarray(108, 116), 'uid');
       const gid = pax.has('gid') ? paxNumber(rules, pax.get('gid')!, 'gid') : parseNumber(rules, header.subarray(116, 124), 'gid');
+      // PAX times may carry a fraction of a second; only whole seconds matter here.
+      const mtime = pax.has('mtime') ? paxNumber(rules, pax.get('mtime')!.replace(/\.\d{1,9}$/, ''), 'mtime') : parseNumber(rules, header.subarray(136, 148), 'mtime');
       pending = { pax: new Map(), bytes: 0 };
 
       const path = normalizeEntryName(rules, rawName, kind === 'directory');
@@ -428,6 +432,7 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, rules: TarRules
         linkTarget,
         sparse,
         xattrs,
+        mtime,
         body: async function* body() {
           if (state.finished) throw new Error(`the body of ${quote(path)} was asked for after the next entry`);
           while (state.left > 0) {

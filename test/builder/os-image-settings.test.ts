@@ -28,6 +28,10 @@ describe('resolving settings', () => {
     expect(s.sourceDateEpoch).toBe(Date.UTC(2025, 10, 1) / 1000);
   });
 
+  it('leaves the clock of a live-archive build to the Release files, never the host clock', () => {
+    expect(resolveOsImageSettings(base).sourceDateEpoch).toBeUndefined();
+  });
+
   it('keeps an explicit mirror over the default, without a trailing slash', () => {
     expect(resolveOsImageSettings({ ...base, mirror: 'http://mirror.internal/debian/' }).mirror).toBe('http://mirror.internal/debian');
   });
@@ -57,7 +61,7 @@ describe('settings.env', () => {
     const weird = path.join(dir, "it's a \"script\" $(touch pwned) `x`.sh");
     const s = resolveOsImageSettings({ ...base, customizeScript: weird, extraPackages: ['htop', 'jq'] });
     const env = path.join(dir, 'settings.env');
-    fs.writeFileSync(env, renderSettingsEnv(osImageStageSettings(s)));
+    fs.writeFileSync(env, renderSettingsEnv(osImageStageSettings(s, 1_763_596_800)));
     const r = spawnSync('bash', ['-c', 'source "$1"; printf "%s\\n" "$STEMCELL_CUSTOMIZE_SCRIPT" "$STEMCELL_EXTRA_PACKAGES" "$STEMCELL_OS_CODENAME"', '_', env], { encoding: 'utf8', cwd: dir });
     expect(r.stdout).toBe(`${weird}\nhtop jq\nbookworm\n`);
     expect(fs.existsSync(path.join(dir, 'pwned'))).toBe(false);

@@ -12,6 +12,9 @@ import { stemcellStageSettings } from '../../lib/builder/stemcell';
 import { defineStemcell } from '../../lib/stemcell';
 import { tempDir } from './stemcells';
 
+/** The clock of dry runs: any fixed time. */
+const SOURCE_DATE_EPOCH = 1_763_596_800;
+
 export const STAGES = path.join(__dirname, '..', '..', 'stage-scripts', 'stages');
 export const LIB = path.join(__dirname, '..', '..', 'stage-scripts', 'lib');
 /** /etc/pam.d and /etc/login.defs as the distribution ships them (test/fixtures/distribution-files). */
@@ -24,11 +27,11 @@ export const DISTRIBUTION_FILES = path.join(__dirname, '..', 'fixtures', 'distri
  */
 export function settingsEnv(os: string, work: string, request: { snapshot?: string; extraPackages?: string[]; proxy?: string } = {}, stemcell: [string, string][] = []): string {
   const settings = resolveOsImageSettings({ os, out: path.join(work, 'os.tgz'), packageCacheRoot: path.join(work, 'cache'), ...request });
-  if (stemcell.length === 0) return renderSettingsEnv(osImageStageSettings(settings));
+  if (stemcell.length === 0) return renderSettingsEnv(osImageStageSettings(settings, SOURCE_DATE_EPOCH));
   const given = new Map(stemcell);
   const def = defineStemcell({ os, infrastructure: given.get('STEMCELL_INFRASTRUCTURE') ?? 'aws', firmware: given.get('STEMCELL_FIRMWARE') });
   const base: Record<string, string> = {
-    ...stemcellStageSettings(def, '1.10', aptStageSettings(settings), { osImage: '/nonexistent', blobstoreClis: [], outputDir: path.join(work, 'stemcell') }),
+    ...stemcellStageSettings(def, '1.10', aptStageSettings(settings, SOURCE_DATE_EPOCH), { osImage: '/nonexistent', blobstoreClis: [], outputDir: path.join(work, 'stemcell') }),
   };
   for (const [name, value] of given) {
     if (!(name in base)) throw new Error(`${name} is not a settings.env variable of stemcell builds`);

@@ -16,6 +16,7 @@ export interface RawHeader {
   type?: string;
   size?: number;
   mode?: number;
+  mtime?: number;
   linkname?: string | Buffer;
   /** `ustar` (POSIX, the default), `gnu`, or `none` (a pre-POSIX header). */
   magic?: 'ustar' | 'gnu' | 'none';
@@ -37,7 +38,7 @@ export function header(h: RawHeader): Buffer {
   octal(0, 8).copy(block, 108);
   octal(0, 8).copy(block, 116);
   (h.sizeField ?? octal(h.size ?? 0, 12)).copy(block, 124);
-  octal(0, 12).copy(block, 136);
+  octal(h.mtime ?? 0, 12).copy(block, 136);
   block.write(h.type ?? '0', 156, 'latin1');
   if (h.linkname !== undefined) (Buffer.isBuffer(h.linkname) ? h.linkname : Buffer.from(h.linkname)).copy(block, 157);
   if (h.magic === 'gnu') block.write('ustar  \0', 257, 'latin1');

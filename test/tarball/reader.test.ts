@@ -81,6 +81,14 @@ describe('what GNU tar writes', () => {
     }
   });
 
+  it('reports modification times, whole seconds from a PAX time with a fraction', async () => {
+    const bytes = archive(entry({ name: 'a', mtime: 1_795_227_046 }, 'a'), pax({ mtime: '1795227047.123456789' }), entry({ name: 'b' }, 'b'));
+    const times: number[] = [];
+    for await (const e of readTar(chunks(bytes, 512), tree)) times.push(e.mtime);
+    expect(times).toEqual([1_795_227_046, 1_795_227_047]);
+    expect(await refusal(archive(pax({ mtime: '-1e9' }), entry({ name: 'c' }, 'c')), tree)).toMatch(/PAX header whose mtime is "-1e9"/);
+  });
+
   it('reports extended attributes recorded in PAX headers', async () => {
     const bytes = archive(pax({ 'SCHILY.xattr.security.capability': 'x' }), entry({ name: 'usr/bin/ping' }, 'ping'));
     expect((await readAll(bytes, tree))[0].xattrs).toEqual(['security.capability']);

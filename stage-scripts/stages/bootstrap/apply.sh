@@ -133,6 +133,9 @@ lock_package_cache
 prepare_target
 "with_$STEMCELL_BOOTSTRAP_TOOL" "$TARGET"
 settle_target
+# The bootstrap tools copy the build host's name; an image must not carry it
+# (the stemcell's network_config names the VM until the agent renames it).
+rm -f "$CHROOT/etc/hostname"
 # The excludes stay for every later install: the kernel, and apt on the VMs.
 install_asset dpkg-excludes /etc/dpkg/dpkg.cfg.d/01stemcell-excludes 0644
 prune_excluded_paths

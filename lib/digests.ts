@@ -29,8 +29,8 @@ export class Digests {
   }
 }
 
-/** Hex digests of a file, read once. */
-export async function digestFile(file: string): Promise<DigestSet> {
+/** Hex digests of a file, read once; its name may be bytes (not UTF-8). */
+export async function digestFile(file: fs.PathLike): Promise<DigestSet> {
   const digests = new Digests();
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) digests.update(chunk as Buffer);
   return digests.digest();

@@ -19,6 +19,9 @@ import { aptStageSettings, collectionStages, resolveOsImageSettings } from './os
 import { makeDirectories, prepareOutputDirectory } from '../output';
 import { requireUnlocked, runCollection, StageResult } from './stage-runner';
 import { renderSettingsEnv, StemcellStageSettings } from './stage-settings';
+import { DirectoryView } from '../check/fs-view';
+import { readSbomInput, SBOM_FILES, sbomDocuments } from '../stemcell/sbom';
+import { version as PROJECT_VERSION } from '../../package.json';
 
 const GIB = 2 ** 30;
 
@@ -185,6 +188,15 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
 
   const image = path.join(outputDir, 'image');
   const manifest = heavyManifest(def, { version, imageSha1: (await digestFile(image)).sha1 });
+  // The image's own dpkg database, read where the stages left it; its links stay inside it.
+  const sbom = sbomDocuments({
+    os: def.os,
+    name: stemcellName(def),
+    version,
+    epochSeconds: sourceDateEpoch,
+    toolVersion: PROJECT_VERSION,
+    packages: readSbomInput(new DirectoryView(path.join(work, 'chroot'))),
+  });
   await writeTarball(
     tarball,
     [
@@ -192,6 +204,8 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
       { name: 'image', path: image },
       { name: 'packages.txt', path: path.join(outputDir, 'packages.txt') },
       { name: 'dev_tools_file_list.txt', path: path.join(outputDir, 'dev_tools_file_list.txt') },
+      { name: SBOM_FILES.spdx, data: sbom.spdx },
+      { name: SBOM_FILES.cycloneDx, data: sbom.cycloneDx },
     ],
     { pigz: true },
   );

@@ -3,6 +3,7 @@
  * settings, sysctl values, users and groups, installed packages, enabled units.
  */
 import * as path from 'node:path';
+import { DPKG_STATUS, parseDpkgStatus } from '../stemcell/dpkg';
 import { FsView } from './fs-view';
 
 export interface Account {
@@ -92,14 +93,8 @@ export class CheckContext {
   /** user name -> password field of /etc/shadow. */
   readonly shadow = memo(() => new Map(lines(this.fs.read('/etc/shadow')).map((l) => [l.split(':')[0], l.split(':')[1] ?? ''] as const)));
 
-  readonly packages = memo(() => {
-    const installed = new Set<string>();
-    for (const stanza of (this.fs.read('/var/lib/dpkg/status') ?? '').split('\n\n')) {
-      const name = /^Package: (.+)$/m.exec(stanza)?.[1];
-      if (name && /^Status: .* installed$/m.test(stanza)) installed.add(name.trim());
-    }
-    return installed;
-  });
+  /** Names of the installed packages; none when the image has no dpkg database. */
+  readonly packages = memo(() => new Set(parseDpkgStatus(this.fs.read(DPKG_STATUS) ?? '').map((p) => p.name)));
 
   /** Whether a systemd unit is enabled for boot (a wants/ link) and not masked. */
   unitEnabled(unit: string): boolean {

@@ -6,9 +6,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidStemcellError } from '../errors';
+import { DPKG_STATUS } from '../stemcell/dpkg';
 import { readOsImage } from '../stemcell/os-image';
 import { readError } from '../tarball/gzip';
-import { entryBytes } from '../tarball/reader';
+import { entryBytes, EntryKind } from '../tarball/reader';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -40,7 +41,7 @@ export interface FsView {
 const MAX_LINKS = 16;
 
 /** Resolve symlinks of `p` inside the root (absolute targets are relative to the root). */
-function resolveInRoot(view: Pick<FsView, 'lstat'>, p: string): string | undefined {
+export function resolveInRoot(view: Pick<FsView, 'lstat'>, p: string): string | undefined {
   let current = path.posix.normalize(p);
   for (let hops = 0; hops < MAX_LINKS; hops++) {
     const parts = current.split('/').filter((x) => x !== '');
@@ -60,6 +61,16 @@ function resolveInRoot(view: Pick<FsView, 'lstat'>, p: string): string | undefin
     if (!changed) return resolved || '/';
   }
   return undefined;
+}
+
+/**
+ * Size of the regular file at `p`, following symlinks inside the root as
+ * `read` does: so a caller can refuse a file too large to read before reading it.
+ */
+export function fileSizeInRoot(view: FsView, p: string): number | undefined {
+  const resolved = resolveInRoot(view, p);
+  const entry = resolved === undefined ? undefined : view.lstat(resolved);
+  return entry?.type === 'file' ? entry.size : undefined;
 }
 
 export class DirectoryView implements FsView {
@@ -98,6 +109,15 @@ export class DirectoryView implements FsView {
    * below it, from the scans (a setuid shell named `sh\xff`, say).
    */
   *entries(): Iterable<FsEntry> {
+    for (const { entry } of this.walk()) yield entry;
+  }
+
+  /**
+   * entries(), each with its name on the host, as bytes: for readers of
+   * contents (stemcell diff digests every file), which cannot get back from
+   * a shown name that is not UTF-8 to the file.
+   */
+  *walk(): Iterable<{ entry: FsEntry; real: Buffer }> {
     const rootDev = fs.lstatSync(this.root).dev;
     const stack: { real: Buffer; shown: string; utf8: boolean }[] = [{ real: Buffer.from(this.root), shown: '/', utf8: true }];
     while (stack.length > 0) {
@@ -119,10 +139,11 @@ export class DirectoryView implements FsView {
         const decoded = utf8Name(name);
         const shown = path.posix.join(dir.shown, decoded ?? escapedName(name));
         const utf8 = dir.utf8 && decoded !== undefined;
-        yield {
+        const entry = {
           ...entryOf(shown, stat, () => fs.readlinkSync(real).toString()),
           ...(utf8 ? {} : { nameNotUtf8: true as const }),
         };
+        yield { entry, real };
         if (stat.isDirectory() && stat.dev === rootDev) stack.push({ real, shown, utf8 });
       }
     }
@@ -149,9 +170,14 @@ function entryOf(p: string, s: fs.Stats, link: () => string): FsEntry {
   return { path: p, type, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, linkTarget: type === 'symlink' ? link() : undefined };
 }
 
+/** What a tar entry is in a view: a hard link is the file it shares. */
+export function entryTypeOf(kind: EntryKind): EntryType {
+  return kind === 'file' || kind === 'hardlink' ? 'file' : kind === 'directory' ? 'directory' : kind === 'symlink' ? 'symlink' : 'other';
+}
+
 /** Contents kept in memory when reading a tarball: configuration, not programs. */
 function keepContent(p: string): boolean {
-  return p.startsWith('/etc/') || p.startsWith('/var/vcap/') || p === '/var/lib/dpkg/status' || p.startsWith('/usr/sbin/policy-rc.d') || p.startsWith('/home/') || p.startsWith('/root/');
+  return p.startsWith('/etc/') || p.startsWith('/var/vcap/') || p === DPKG_STATUS || p.startsWith('/usr/sbin/policy-rc.d') || p.startsWith('/home/') || p.startsWith('/root/');
 }
 
 /** One configuration file larger than this is not configuration. */
@@ -183,7 +209,7 @@ export class TarballView implements FsView {
         const p = entry.path === '.' ? '/' : `/${entry.path}`;
         pathBytes += p.length;
         if (pathBytes > MAX_INDEX_PATH_BYTES) throw new InvalidStemcellError(`${file}: its paths add up to more than ${MAX_INDEX_PATH_BYTES} bytes; this is not a root file system a check reads`);
-        const type: EntryType = entry.kind === 'file' || entry.kind === 'hardlink' ? 'file' : entry.kind === 'directory' ? 'directory' : entry.kind === 'symlink' ? 'symlink' : 'other';
+        const type = entryTypeOf(entry.kind);
         const target = entry.kind === 'hardlink' ? `/${entry.linkTarget}` : undefined;
         const size = target ? index.get(target)?.size ?? 0 : entry.size;
         index.set(p, { path: p, type, mode: entry.mode, uid: entry.uid, gid: entry.gid, size, linkTarget: entry.kind === 'symlink' ? entry.linkTarget : undefined });

@@ -11,10 +11,20 @@ import { ensureHostPackages, requireRoot } from '../builder/host';
 import { InvalidStemcellError } from '../errors';
 import { onExit, SCRATCH_ROOT, withScratch } from '../scratch';
 import { rootPartitionOf, SECTOR_BYTES } from '../stemcell/disk-layout';
-import { DirectoryView, FsView } from './fs-view';
+import { StemcellTarballContents } from '../stemcell/tarball';
+import { DirectoryView } from './fs-view';
 
-/** `scratchRoot`: where the disk is written out and mounted. @default /var/tmp */
-export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) => Promise<T> | T, installHostPackages = false, scratchRoot = SCRATCH_ROOT): Promise<T> {
+/**
+ * `use` gets the mounted root and what the one read of the tarball found
+ * (manifest, side files, the image's digests). `scratchRoot`: where the disk
+ * is written out and mounted. @default /var/tmp
+ */
+export async function withStemcellRoot<T>(
+  tarball: string,
+  use: (view: DirectoryView, contents: StemcellTarballContents) => Promise<T> | T,
+  installHostPackages = false,
+  scratchRoot = SCRATCH_ROOT,
+): Promise<T> {
   requireRoot('checking a stemcell (it mounts the image read-only)');
   ensureHostPackages(['check'], installHostPackages);
   return withScratch('check', async (scratch) => {
@@ -35,7 +45,7 @@ export async function withStemcellRoot<T>(tarball: string, use: (view: FsView) =
       run('mount', ['-o', 'ro,noload,nodev,nosuid,noexec', '-t', 'ext4', loop, mnt]);
       const unmount = onExit(`mount ${mnt}`, () => run('umount', [mnt], 'host'));
       try {
-        return await use(new DirectoryView(mnt));
+        return await use(new DirectoryView(mnt), disk.contents);
       } finally {
         unmount();
       }

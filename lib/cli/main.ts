@@ -7,6 +7,7 @@ import { bootTestCommand } from './boot-test';
 import { buildCommand } from './build';
 import { buildOsImageCommand } from './build-os-image';
 import { checkCommand } from './check';
+import { diffCommand } from './diff';
 import { doctorCommand } from './doctor';
 import { farmCommand, FarmDeps } from './farm';
 import { farmBuildCommand } from './farm-build';
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo, farmDeps?: FarmDeps): Command {
   program.addCommand(buildCommand(io));
   program.addCommand(bootTestCommand(io));
   program.addCommand(checkCommand(io));
+  program.addCommand(diffCommand(io));
   program.addCommand(publishLightCommand(io));
   program.addCommand(doctorCommand(io));
   program.addCommand(farmBuildCommand(io));

@@ -46,6 +46,8 @@ export interface OperatingSystem {
   /** `cloud_properties.os_distro`. */
   readonly distro: 'ubuntu' | 'debian';
   readonly codename: string;
+  /** os-release's VERSION_ID (`12`, `22.04`): the `distro` of package URLs in the SBOMs. */
+  readonly versionId: string;
   /** How images of this OS boot unless the build asks otherwise. */
   readonly defaultFirmware: Firmware;
 }
@@ -94,9 +96,9 @@ export const INFRASTRUCTURES: Readonly<Record<InfrastructureName, Infrastructure
 };
 
 export const OPERATING_SYSTEMS: Readonly<Record<OperatingSystemName, OperatingSystem>> = {
-  'ubuntu-jammy': { name: 'ubuntu-jammy', distro: 'ubuntu', codename: 'jammy', defaultFirmware: 'bios' },
-  'ubuntu-noble': { name: 'ubuntu-noble', distro: 'ubuntu', codename: 'noble', defaultFirmware: 'efi' },
-  'debian-bookworm': { name: 'debian-bookworm', distro: 'debian', codename: 'bookworm', defaultFirmware: 'bios' },
+  'ubuntu-jammy': { name: 'ubuntu-jammy', distro: 'ubuntu', codename: 'jammy', versionId: '22.04', defaultFirmware: 'bios' },
+  'ubuntu-noble': { name: 'ubuntu-noble', distro: 'ubuntu', codename: 'noble', versionId: '24.04', defaultFirmware: 'efi' },
+  'debian-bookworm': { name: 'debian-bookworm', distro: 'debian', codename: 'bookworm', versionId: '12', defaultFirmware: 'bios' },
 };
 
 /**

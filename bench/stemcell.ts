@@ -33,7 +33,9 @@ async function main(): Promise<void> {
 
     const lines: string[] = ['', 'AWS stemcell from a cached OS image (debian-bookworm)', `${'stage'.padEnd(20)}${'seconds'.padStart(10)}`];
     for (const s of aws.stages) lines.push(`${s.stage.padEnd(20)}${String(s.seconds ?? '-').padStart(10)}`);
-    lines.push(`${'whole build (wall)'.padEnd(20)}${aws.seconds.toFixed(1).padStart(10)}  (stages, then the stemcell tarball)`);
+    const inStages = aws.stages.reduce((sum, s) => sum + (s.seconds ?? 0), 0);
+    lines.push(`${'outside the stages'.padEnd(20)}${(aws.seconds - inStages).toFixed(1).padStart(10)}  (checks, the OS image read through the reader, SBOMs, the stemcell tarball)`);
+    lines.push(`${'whole build (wall)'.padEnd(20)}${aws.seconds.toFixed(1).padStart(10)}  (target: under 25 s)`);
     lines.push('', `${'stemcell'.padEnd(12)}${'tarball MiB'.padStart(14)}${'build s'.padStart(10)}`);
     for (const [name, b] of Object.entries({ aws, openstack, vsphere, efi })) lines.push(`${name.padEnd(12)}${(b.bytes / 2 ** 20).toFixed(1).padStart(14)}${b.seconds.toFixed(1).padStart(10)}`);
 

@@ -7,7 +7,9 @@
 # DIR must hold settings.env (rendered by `stemcell build-os-image`). The runner
 # keeps per-stage logs in DIR/logs, a duration report in DIR/report.tsv and the
 # stages that finished in DIR/completed. Whatever happens, it leaves no mounts
-# below DIR and no loop devices backed by files below DIR.
+# below DIR and no loop devices backed by files below DIR; a chroot in memory
+# is saved to DIR/chroot on disk first, unless the build finished (and
+# STEMCELL_KEEP_CHROOT is not 1).
 set -euo pipefail
 
 STAGE_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -114,12 +116,35 @@ loops_below_work() {
   done < <(losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null || true)
 }
 
+# A chroot in memory (common.sh fresh_chroot) is copied to disk before it is
+# unmounted, so --resume-from finds it, unless the build finished and its
+# work directory goes (STEMCELL_KEEP_CHROOT=1 keeps it).
+SAVE_CHROOT=1
+release_chroot_in_memory() {
+  local chroot="$WORK/chroot" saved="$WORK/chroot.saved"
+  if [[ "$SAVE_CHROOT" == 1 ]]; then
+    rm -rf --one-file-system "$saved"
+    if ! cp -a "$chroot" "$saved"; then
+      rm -rf --one-file-system "$saved"
+      printf 'run.sh: could not save the chroot from memory to %s; --resume-from will have to start from the first stage\n' "$saved" >&2
+    fi
+  fi
+  umount "$chroot" 2>/dev/null || umount --lazy "$chroot" || printf 'run.sh: could not unmount %s\n' "$chroot" >&2
+  if [[ -d "$saved" ]] && rmdir "$chroot"; then mv "$saved" "$chroot"; fi
+}
+
 release_system_resources() {
-  local mountpoint loop
+  local mountpoint loop in_memory=""
   while read -r mountpoint; do
     [[ -n "$mountpoint" ]] || continue
+    # Deepest first: what is mounted inside the chroot goes before the chroot itself.
+    if [[ "$mountpoint" == "$WORK/chroot" && "$(findmnt --noheadings --output SOURCE --mountpoint "$mountpoint")" == stemcell-chroot ]]; then
+      in_memory=1
+      continue
+    fi
     umount "$mountpoint" 2>/dev/null || umount --lazy "$mountpoint" || printf 'run.sh: could not unmount %s\n' "$mountpoint" >&2
   done < <(mounts_below_work)
+  if [[ -n "$in_memory" ]]; then release_chroot_in_memory; fi
   while read -r loop; do
     [[ -n "$loop" ]] || continue
     losetup --detach "$loop" || printf 'run.sh: could not detach %s\n' "$loop" >&2
@@ -211,5 +236,6 @@ for i in "${!STAGES[@]}"; do
   printf '%s\n' "$stage" >>"$WORK/completed"
 done
 
+SAVE_CHROOT="${STEMCELL_KEEP_CHROOT:-0}"
 release_system_resources
 print_report

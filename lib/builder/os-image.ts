@@ -11,7 +11,7 @@ import { ensureHostPackages, requireDirectory, requireFile, requireFreeSpace, re
 import { makeDirectories, prepareOutputDirectory } from '../output';
 import { checkOwnStages, composeCollection, OsImageBuildRequest, OsImageSettings, osImageStageSettings, resolveOsImageSettings, settingsForRecord } from './os-image-settings';
 import { Download, fetchReleaseFiles, newestRelease, ReleaseFile, releaseFile } from './release-files';
-import { readWorkTable, requireUnlocked, runCollection, StageResult } from './stage-runner';
+import { keptChroot, readWorkTable, requireUnlocked, runCollection, StageResult } from './stage-runner';
 import { version as PROJECT_VERSION } from '../../package.json';
 import { renderSettingsEnv } from './stage-settings';
 
@@ -185,7 +185,7 @@ export async function buildOsImage(options: BuildOsImageOptions, plan = prepareO
   fs.writeFileSync(collectionFile, collection);
   say(`building ${settings.os.name} OS image in ${work}${options.resumeFrom ? `, resuming from ${options.resumeFrom}` : ''}`);
 
-  const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: { STEMCELL_STAGES_PATH: stagesPath } });
+  const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: { STEMCELL_STAGES_PATH: stagesPath, ...keptChroot(options.keepWork) } });
   const stat = fs.statSync(settings.out);
   const used = releasesUsed(work);
   const known = new Set(clock.releases.map((r) => r.sha256));

@@ -68,6 +68,13 @@ export const STEMCELL_SETTINGS = [
   'STEMCELL_ROOT_PARTITION',
   /** The number of the EFI system partition in that table, or empty (BIOS). */
   'STEMCELL_ESP_PARTITION',
+  /** The root file system's UUID and directory hash seed (lib/stemcell/disk-layout.ts diskIdentity). */
+  'STEMCELL_ROOT_FS_UUID',
+  'STEMCELL_ROOT_HASH_SEED',
+  /** The EFI system partition's FAT volume id (8 hex digits), or empty (BIOS). */
+  'STEMCELL_ESP_VOLUME_ID',
+  /** GRUB's superuser password hash, made from no password (lib/builder/stemcell.ts lockedGrubPassword). */
+  'STEMCELL_GRUB_PASSWORD_HASH',
   /** A bosh-agent executable (absolute path), or empty for the pinned release. */
   'STEMCELL_AGENT_BINARY',
   /** bosh-blobstore-* executables (absolute paths), space-separated. */

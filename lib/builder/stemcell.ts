@@ -3,11 +3,12 @@
  * infrastructure's stemcell collection, then packed with the domain module
  * into the heavy stemcell tarball.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { digestFile } from '../digests';
 import { EnvironmentError, UsageError } from '../errors';
-import { diskLayout } from '../stemcell/disk-layout';
+import { diskIdentity, diskLayout } from '../stemcell/disk-layout';
 import { heavyManifest, renderManifest } from '../stemcell/manifest';
 import { defineStemcell, StemcellDefinition } from '../stemcell/matrix';
 import { heavyTarballName, stemcellName, validateVersion } from '../stemcell/naming';
@@ -17,7 +18,7 @@ import { ensureHostPackages, requireFile, requireFreeSpace, requireRoot, STAGE_S
 import { buildOsImage, checkWorkDirectory, DEFAULT_OUT_DIR, DEFAULT_WORK_ROOT, prepareOsImageBuild, refuseOutInsideWork } from './os-image';
 import { aptStageSettings, collectionStages, resolveOsImageSettings } from './os-image-settings';
 import { makeDirectories, prepareOutputDirectory } from '../output';
-import { requireUnlocked, runCollection, StageResult } from './stage-runner';
+import { keptChroot, requireUnlocked, runCollection, StageResult } from './stage-runner';
 import { renderSettingsEnv, StemcellStageSettings } from './stage-settings';
 import { DirectoryView } from '../check/fs-view';
 import { readSbomInput, SBOM_FILES, sbomDocuments } from '../stemcell/sbom';
@@ -96,6 +97,17 @@ export function requireProgram(file: string, what: string, hint: string): void {
   }
 }
 
+/**
+ * GRUB's superuser password, in grub-mkpasswd-pbkdf2's format but with salt
+ * and hash drawn from the build's seed, not made from a password: none was
+ * ever hashed, so none is known that opens the boot menu's editor (finding
+ * one means inverting PBKDF2-SHA512), and a rebuild writes the same grub.cfg.
+ */
+export function lockedGrubPassword(seed: string): string {
+  const draw = (purpose: string) => createHash('sha512').update(`grub-password\n${purpose}\n${seed}`).digest('hex').toUpperCase();
+  return `grub.pbkdf2.sha512.10000.${draw('salt')}.${draw('hash')}`;
+}
+
 /** settings.env of a stemcell build. */
 export function stemcellStageSettings(
   def: StemcellDefinition,
@@ -103,7 +115,10 @@ export function stemcellStageSettings(
   apt: ReturnType<typeof aptStageSettings>,
   files: { osImage: string; agentBinary?: string; blobstoreClis: readonly string[]; outputDir: string },
 ): StemcellStageSettings {
-  const layout = diskLayout(def.firmware);
+  // What the disk tools and GRUB would draw at random comes from what names the stemcell.
+  const seed = `${stemcellName(def)}\n${version}\n${apt.SOURCE_DATE_EPOCH}`;
+  const identity = diskIdentity(def.firmware, seed);
+  const layout = diskLayout(def.firmware, identity);
   return {
     ...apt,
     STEMCELL_OS_IMAGE: files.osImage,
@@ -116,6 +131,10 @@ export function stemcellStageSettings(
     STEMCELL_PARTITION_TABLE: layout.sfdiskScript,
     STEMCELL_ROOT_PARTITION: String(layout.rootPartition),
     STEMCELL_ESP_PARTITION: layout.espPartition === undefined ? '' : String(layout.espPartition),
+    STEMCELL_ROOT_FS_UUID: identity.rootFsUuid,
+    STEMCELL_ROOT_HASH_SEED: identity.rootHashSeed,
+    STEMCELL_ESP_VOLUME_ID: layout.espPartition === undefined ? '' : identity.espVolumeId,
+    STEMCELL_GRUB_PASSWORD_HASH: lockedGrubPassword(seed),
     STEMCELL_AGENT_BINARY: files.agentBinary === undefined ? '' : path.resolve(files.agentBinary),
     STEMCELL_BLOBSTORE_CLIS: files.blobstoreClis.map((c) => path.resolve(c)).join(' '),
     STEMCELL_OUTPUT_DIR: files.outputDir,
@@ -184,18 +203,18 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   const settings = stemcellStageSettings(def, version, aptStageSettings(apt, sourceDateEpoch), { osImage: osImageCopy, agentBinary: options.agentBinary, blobstoreClis: options.blobstoreClis ?? [], outputDir });
   fs.writeFileSync(path.join(work, 'settings.env'), renderSettingsEnv(settings), { mode: 0o600 });
   say(`building ${stemcellName(def)} ${version} (${def.firmware}) in ${work}`);
-  const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom });
+  const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: keptChroot(options.keepWork) });
 
   const image = path.join(outputDir, 'image');
   const manifest = heavyManifest(def, { version, imageSha1: (await digestFile(image)).sha1 });
-  // The image's own dpkg database, read where the stages left it; its links stay inside it.
+  // The image's own dpkg database and copyright files, as package_list kept them; links stay inside.
   const sbom = sbomDocuments({
     os: def.os,
     name: stemcellName(def),
     version,
     epochSeconds: sourceDateEpoch,
     toolVersion: PROJECT_VERSION,
-    packages: readSbomInput(new DirectoryView(path.join(work, 'chroot'))),
+    packages: readSbomInput(new DirectoryView(path.join(outputDir, 'sbom-root'))),
   });
   await writeTarball(
     tarball,

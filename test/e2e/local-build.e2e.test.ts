@@ -6,9 +6,12 @@
  * 1. a real debian-bookworm OS image (mmdebstrap, chroot, apt), with a
  *    customization script that fails first and is fixed on resume; every
  *    hardening check on it, and on a deliberately weakened copy;
+ *    It is rebuilt from the same inputs to the same bytes, and once more with
+ *    one package more, which `stemcell diff` must name.
  * 2. stemcells from that OS image: AWS raw (BIOS), OpenStack qcow2, AWS EFI
  *    and vSphere OVA; inspected, checked, and booted under QEMU; stemcells
- *    with a broken fstab or no kernel must fail the boot test.
+ *    with a broken fstab or no kernel must fail the boot test. The AWS one
+ *    carries valid SBOMs and is rebuilt to the same bytes.
  *
  * The agent in these stemcells is a STAND-IN (test/fixtures/agent-stand-in):
  * a shell script that only records that runit started it. The real agent
@@ -24,6 +27,7 @@ import { TarballView } from '../../lib/check/fs-view';
 import { loopDevicesBelow } from '../../lib/scratch';
 import { defineStemcell, heavyManifest, readStemcellTarball, renderManifest, writeTarball } from '../../lib/stemcell';
 import { requireRootForSuite, scratchOfEndedProcesses } from '../helpers/root';
+import { spdxProblems, validateCycloneDx } from '../helpers/sbom-validation';
 
 const CLI = path.join(__dirname, '..', '..', 'bin', 'stemcell.js');
 const ROOT = fs.mkdtempSync('/var/tmp/stemcell-e2e-');
@@ -132,6 +136,47 @@ describe('debian-bookworm OS image', () => {
     expect(mountsBelow(ROOT)).toEqual([]);
   });
 
+  /** The OS image of `args`, built into a folder of its own; its path and build record. */
+  const buildAgain = (name: string, args: string[]) => {
+    const out = path.join(ROOT, name);
+    const r = stemcell(['build-os-image', '--os', 'debian-bookworm', '--work', path.join(ROOT, `work-${name}`), '--out', out, ...args], `build-${name}`);
+    expect(r.code).toBe(0);
+    const tarball = path.join(out, 'bosh-debian-bookworm-os-image.tgz');
+    return { tarball, record: JSON.parse(fs.readFileSync(tarball.replace(/\.tgz$/, '.build.json'), 'utf8')) };
+  };
+  const sameInputs = () => ['--extra-packages', 'jq', '--add-stage', OWN_STAGE, '--customize', path.join(ROOT, 'customize-good.sh')];
+
+  it('rebuilds byte for byte from the same inputs, straight through this time', () => {
+    const first = JSON.parse(fs.readFileSync(OUT.replace(/\.tgz$/, '.build.json'), 'utf8'));
+    let again = buildAgain('rebuilt', sameInputs());
+    // The mirror may publish between two builds; then the next two builds share one mirror state.
+    const stateOf = (record: { inputs: { releasesUsed: unknown } }) => JSON.stringify(record.inputs.releasesUsed);
+    let reference = first;
+    if (stateOf(again.record) !== stateOf(first)) {
+      reference = again.record;
+      again = buildAgain('rebuilt-again', sameInputs());
+    }
+    expect(again.record.inputs.sourceDateEpoch).toBe(reference.inputs.sourceDateEpoch);
+    expect(again.record.inputs.releases.map((r: { date: string }) => r.date)).toEqual(reference.inputs.releases.map((r: { date: string }) => r.date));
+    expect(again.record.output.sha256).toBe(reference.output.sha256);
+    expect(again.record.output.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('names the one extra package of a build that adds it, and nothing else that a package does not explain', () => {
+    const more = buildAgain('one-more-package', [...sameInputs(), '--extra-packages', 'tree']);
+    const r = stemcell(['diff', '--json', OUT, more.tarball], 'diff-one-more');
+    expect(r.code).toBe(0);
+    const diff = JSON.parse(r.out);
+    expect(diff.packages.added.map((p: { name: string }) => p.name)).toEqual(['tree']);
+    expect(diff.packages).toMatchObject({ removed: [], upgraded: [], downgraded: [] });
+    // apt's record of what was installed by hand is the only file no package owns that changes.
+    expect(diff.files.added).toEqual([]);
+    expect(diff.files.removed).toEqual([]);
+    expect(diff.files.changed.map((f: { path: string }) => f.path)).toEqual(['/var/lib/apt/extended_states']);
+    const text = stemcell(['diff', OUT, more.tarball], 'diff-one-more-text');
+    expect(text.out).toMatch(/^Packages: 1 added, 0 removed, 0 upgraded, 0 downgraded$/m);
+  });
+
   it('carries the customization', async () => {
     const view = await TarballView.fromFile(OUT);
     expect(view.read('/etc/acme-release')).toBe('acme agent v1\n');
@@ -228,7 +273,7 @@ describe('stemcells from that OS image', () => {
     expect(contents.sha1Matches).toBe(true);
     expect(contents.manifest).toMatchObject({ name: 'bosh-aws-xen-hvm-debian-bookworm-go_agent', version: '1.10', stemcell_formats: ['aws-raw'] });
     expect(contents.manifest.cloud_properties).toMatchObject({ disk: 5120, disk_format: 'raw', root_device_name: '/dev/sda1' });
-    expect(contents.entries.map((e) => e.name)).toEqual(['stemcell.MF', 'dev_tools_file_list.txt', 'image', 'packages.txt']);
+    expect(contents.entries.map((e) => e.name)).toEqual(['stemcell.MF', 'dev_tools_file_list.txt', 'image', 'packages.txt', 'sbom.cdx.json', 'sbom.spdx.json']);
     expect(contents.sideFiles.get('packages.txt')!.toString()).toMatch(/^ii {2}linux-image-cloud-amd64 /m);
     expect(contents.sideFiles.get('dev_tools_file_list.txt')!.toString()).toMatch(/^\/usr\/bin\/x86_64-linux-gnu-gcc-12$/m);
 
@@ -248,6 +293,26 @@ describe('stemcells from that OS image', () => {
     expect(report.results.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['boot.grub-cfg-mode', 'boot.kernel-args', 'agent.settings']));
     expect(r.code).toBe(0);
     expect(mountsBelow('/var/tmp')).toEqual([]);
+  });
+
+  it('carries SBOMs, valid, with one package for each package dpkg -l lists', async () => {
+    const contents = await readStemcellTarball(tarballIn('aws'));
+    const listed = contents.sideFiles.get('packages.txt')!.toString().split('\n').filter((l) => /^[a-z][a-z] {2}\S/.test(l));
+    expect(listed.every((l) => l.startsWith('ii '))).toBe(true);
+    const cdx = JSON.parse(contents.sideFiles.get('sbom.cdx.json')!.toString());
+    const spdx = JSON.parse(contents.sideFiles.get('sbom.spdx.json')!.toString());
+    expect(validateCycloneDx(cdx) ? [] : validateCycloneDx.errors).toEqual([]);
+    expect(spdxProblems(spdx)).toEqual([]);
+    expect(cdx.components).toHaveLength(listed.length);
+    // SPDX adds the operating system that contains the packages.
+    expect(spdx.packages).toHaveLength(listed.length + 1);
+    expect(cdx.components.map((c: { purl: string }) => c.purl)).toContainEqual(expect.stringMatching(/^pkg:deb\/debian\/linux-image-cloud-amd64@.*distro=debian-12$/));
+  });
+
+  it('rebuilds the AWS stemcell byte for byte from the same OS image', () => {
+    expect(build('aws-rebuilt').code).toBe(0);
+    const sha256 = (file: string) => spawnSync('sha256sum', [file], { encoding: 'utf8' }).stdout.split(' ')[0];
+    expect(sha256(tarballIn('aws-rebuilt'))).toBe(sha256(tarballIn('aws')));
   });
 
   it('tells a stemcell by its manifest, not by the order of its entries', async () => {
@@ -311,16 +376,16 @@ describe('stemcells from that OS image', () => {
     expect(code).toBe(0);
   });
 
-  it('releases the disk image mounts and loop devices when interrupted during image creation', async () => {
+  it('releases the scratch disk mount and loop devices when interrupted while installing GRUB', async () => {
     const work = path.join(ROOT, 'work-aws');
     const { code, log } = await interruptWhen(
-      ['build', '--os-image', OUT, '--agent-binary', AGENT, '--version', '1.10', '--out', path.join(STEMCELLS, 'aws-again'), '--work', work, '--resume-from', 'image_create'],
+      ['build', '--os-image', OUT, '--agent-binary', AGENT, '--version', '1.10', '--out', path.join(STEMCELLS, 'aws-again'), '--work', work, '--resume-from', 'bootloader'],
       () => mountsBelow(work).length > 0,
-      100,
+      20,
       'SIGTERM',
     );
     expect(code).toBe(143);
-    expect(log).toMatch(/interrupted \(SIGTERM\) during stage image_create/);
+    expect(log).toMatch(/interrupted \(SIGTERM\) during stage bootloader/);
     expectNothingHeldBelow(work);
     fs.rmSync(work, { recursive: true, force: true });
   });

@@ -1,61 +1,73 @@
 #!/usr/bin/env bash
-# GRUB on the raw disk: in the MBR for BIOS (grub-install on the loop device),
-# as the removable-media loader EFI/BOOT/BOOTX64.EFI for EFI (grub-mkimage with
-# an early config that finds the root by UUID, copied in with mtools). grub.cfg is ours and mode 0600: serial and
-# screen console, audit=1, classic interface names (and NVMe timeouts that
-# survive EBS hiccups on AWS); editing entries or the command line needs a
-# password that nobody knows, booting the entry does not.
+# GRUB, made ready for the disk that image_create builds next: grub.cfg and
+# GRUB's modules go into the chroot (so into the root file system), the boot
+# code into $STEMCELL_WORK/boot:
+#   BIOS: the MBR's boot code and core.img of a grub-install onto a small
+#         scratch disk whose root file system has the stemcell's root UUID
+#         (core.img finds /boot/grub by that UUID, so it boots the real disk);
+#   EFI:  the removable-media loader EFI/BOOT/BOOTX64.EFI from grub-mkimage,
+#         with an early config that finds the root by UUID.
+# The real root file system is then made from the chroot in one go, never
+# mounted, so that a rebuild gives the same bytes. grub.cfg is ours and mode
+# 0600: serial and screen console, audit=1, classic interface names (and NVMe
+# timeouts that survive EBS hiccups on AWS); editing entries or the command
+# line needs a password that nobody knows, booting the entry does not.
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
-disk="$STEMCELL_WORK/disk/root.img"
-mnt="$STEMCELL_WORK/mnt"
-[[ -f "$STEMCELL_WORK/disk/layout.env" ]] || fail "no disk layout; run image_create first"
-# shellcheck source=/dev/null
-source "$STEMCELL_WORK/disk/layout.env"
-
+boot="$STEMCELL_WORK/boot"
 kernel_args="ro console=tty0 console=ttyS0,115200n8 audit=1 net.ifnames=0 biosdevname=0"
 if [[ "$STEMCELL_INFRASTRUCTURE" == aws ]]; then kernel_args+=" nvme_core.io_timeout=4294967295"; fi
 
-grub_password_hash() {
-  local password
-  password="$(head -c 32 /dev/urandom | base64)"
-  printf '%s\n%s\n' "$password" "$password" | grub-mkpasswd-pbkdf2 | awk '/grub.pbkdf2/ { print $NF }'
+# A grub-install onto a scratch disk laid out as the real one: its first MiB
+# (MBR boot code and the embedded core.img) and the files it puts in /boot/grub.
+bios_boot_code() {
+  local scratch="$boot/scratch.img" mnt="$boot/scratch-root" whole="" root=""
+  truncate --size=64M "$scratch"
+  printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk --quiet "$scratch"
+  trap release_stage_resources EXIT
+  attach_loop whole "$scratch"
+  attach_loop root "$scratch" "$((2048 * 512))" "$((62 * 1024 * 1024))"
+  mkfs.ext4 -q -U "$STEMCELL_ROOT_FS_UUID" "$root"
+  mount_once "$mnt" "$root"
+  grub-install --target=i386-pc --boot-directory="$mnt/boot" --modules="part_msdos ext2 biosdisk search_fs_uuid" "$whole"
+  rm -rf "$CHROOT/boot/grub"
+  cp -r "$mnt/boot/grub" "$CHROOT/boot/grub"
+  release_stage_resources
+  dd if="$scratch" of="$boot/bios-boot.img" bs=1M count=1 status=none
+  rm -rf "$scratch" "$mnt"
 }
 
-install_efi_loader() {
-  local efi="$STEMCELL_WORK/disk/BOOTX64.EFI" early="$STEMCELL_WORK/disk/early.cfg"
-  mkdir -p "$mnt/boot/grub"
-  cp -r /usr/lib/grub/x86_64-efi "$mnt/boot/grub/"
+efi_loader() {
+  local early="$boot/early.cfg"
+  rm -rf "$CHROOT/boot/grub"
+  mkdir -p "$CHROOT/boot/grub"
+  cp -r /usr/lib/grub/x86_64-efi "$CHROOT/boot/grub/"
   # shellcheck disable=SC2016 # GRUB variables, expanded by GRUB
-  printf 'search --no-floppy --fs-uuid --set=root %s\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n' "$ROOT_UUID" >"$early"
-  grub-mkimage --format=x86_64-efi --output="$efi" --config="$early" --prefix=/boot/grub \
+  printf 'search --no-floppy --fs-uuid --set=root %s\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n' "$STEMCELL_ROOT_FS_UUID" >"$early"
+  grub-mkimage --format=x86_64-efi --output="$boot/BOOTX64.EFI" --config="$early" --prefix=/boot/grub \
     part_gpt part_msdos ext2 fat search search_fs_uuid normal configfile linux gzio echo test \
     serial terminal efi_gop all_video password_pbkdf2 pbkdf2
-  local esp="$disk@@$ESP_START"
-  MTOOLS_SKIP_CHECK=1 mmd -i "$esp" ::/EFI ::/EFI/BOOT
-  MTOOLS_SKIP_CHECK=1 mcopy -i "$esp" "$efi" ::/EFI/BOOT/BOOTX64.EFI
 }
 
-trap release_stage_resources EXIT
-whole="" root=""
-attach_loop whole "$disk"
-attach_loop root "$disk" "$ROOT_START" "$ROOT_SIZE"
-mount_once "$mnt" "$root"
-if [[ "$STEMCELL_FIRMWARE" == efi ]]; then
-  install_efi_loader
-  partmap=part_gpt
-else
-  grub-install --target=i386-pc --boot-directory="$mnt/boot" --modules="part_msdos ext2 biosdisk search_fs_uuid" "$whole"
-  partmap=part_msdos
-fi
-
-kernel="$(cd "$mnt/boot" && find . -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sort -V | tail -n 1)"
+kernel="$(cd "$CHROOT/boot" && find . -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sort -V | tail -n 1)"
 [[ -n "$kernel" ]] || fail "no kernel in /boot; run the kernel stage first"
 version="${kernel#vmlinuz-}"
-hash="$(grub_password_hash)"
-[[ "$hash" == grub.pbkdf2.* ]] || fail "grub-mkpasswd-pbkdf2 gave no hash"
-cat >"$mnt/boot/grub/grub.cfg" <<GRUB
+[[ "$STEMCELL_GRUB_PASSWORD_HASH" == grub.pbkdf2.sha512.* ]] || fail "STEMCELL_GRUB_PASSWORD_HASH is not a GRUB PBKDF2 hash"
+
+if [[ "$STEMCELL_FIRMWARE" == efi ]]; then partmap=part_gpt; else partmap=part_msdos; fi
+rm -rf "$boot"
+mkdir -p "$boot"
+if dry_run; then
+  record "host: grub boot code for $STEMCELL_FIRMWARE"
+  mkdir -p "$CHROOT/boot/grub"
+elif [[ "$STEMCELL_FIRMWARE" == efi ]]; then
+  efi_loader
+else
+  bios_boot_code
+fi
+
+write_file /boot/grub/grub.cfg 0600 <<GRUB
 # Written by the bootloader stage.
 set default=0
 set timeout=1
@@ -63,14 +75,13 @@ serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
 set superusers="bosh"
-password_pbkdf2 bosh $hash
+password_pbkdf2 bosh $STEMCELL_GRUB_PASSWORD_HASH
 insmod $partmap
 insmod ext2
-search --no-floppy --fs-uuid --set=root $ROOT_UUID
+search --no-floppy --fs-uuid --set=root $STEMCELL_ROOT_FS_UUID
 menuentry 'BOSH stemcell $STEMCELL_VERSION' --unrestricted {
-  linux /boot/vmlinuz-$version root=UUID=$ROOT_UUID $kernel_args
+  linux /boot/vmlinuz-$version root=UUID=$STEMCELL_ROOT_FS_UUID $kernel_args
   initrd /boot/initrd.img-$version
 }
 GRUB
-chmod 0600 "$mnt/boot/grub/grub.cfg"
 log "grub ($STEMCELL_FIRMWARE) boots $version with: $kernel_args"

@@ -3,54 +3,13 @@
 # idempotent). mmdebstrap by default: it installs the whole base package set
 # from the release, updates and security pockets in one apt run, and is
 # reproducible with SOURCE_DATE_EPOCH; debootstrap makes a minimal system and
-# base_packages does the rest (npm run bench:os-image measures both).
-# Both write into a tmpfs when the host has the memory, and the result is
-# copied to $CHROOT: dpkg's many small writes and renames cost a quarter of the
-# bootstrap time on disk, the copy a second or two.
+# base_packages does the rest (npm run bench:os-image measures both). The
+# chroot is in memory when the host has it to spare (common.sh fresh_chroot).
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
 keyring() {
   if is_ubuntu; then printf '/usr/share/keyrings/ubuntu-archive-keyring.gpg'; else printf '/usr/share/keyrings/debian-archive-keyring.gpg'; fi
-}
-
-fresh_target() {
-  if ! dry_run && findmnt --list --noheadings --output TARGET | grep -q "^$CHROOT/"; then
-    fail "something is still mounted below $CHROOT; unmount it before bootstrapping again"
-  fi
-  rm -rf --one-file-system "$CHROOT"
-}
-
-# A tmpfs of half the available memory, if that is at least 2 GiB.
-STAGING="$STEMCELL_WORK/bootstrap-staging"
-staging_size_mib() {
-  local available_kib
-  available_kib="$(awk '$1 == "MemAvailable:" { print $2 }' /proc/meminfo)"
-  printf '%s\n' "$((available_kib / 2 / 1024))"
-}
-
-# TARGET: the directory the bootstrap tool fills, $CHROOT itself or one in a
-# tmpfs.
-prepare_target() {
-  # A stopped build's staging area is already unmounted by run.sh.
-  rm -rf --one-file-system "$STAGING"
-  local size
-  size="$(staging_size_mib)"
-  TARGET="$CHROOT"
-  if dry_run || ((size < 2048)); then return 0; fi
-  trap release_stage_resources EXIT
-  mount_once "$STAGING" -t tmpfs -o "size=${size}m,mode=0755" stemcell-bootstrap
-  TARGET="$STAGING/root"
-}
-
-# Copies a staged system to $CHROOT, keeping owners, modes, hard links,
-# capabilities and other extended attributes.
-settle_target() {
-  [[ "$TARGET" == "$CHROOT" ]] && return 0
-  cp -a "$TARGET" "$CHROOT"
-  release_stage_resources
-  rmdir "$STAGING"
-  log "bootstrapped in memory (tmpfs), copied to $CHROOT"
 }
 
 with_mmdebstrap() {
@@ -68,8 +27,9 @@ with_mmdebstrap() {
     # through a Python filter while extracting, which costs ten seconds. The
     # few files extraction leaves are pruned afterwards.
     --setup-hook='mkdir -p "$1/etc/dpkg/dpkg.cfg.d" && cp "$STEMCELL_DPKG_EXCLUDES" "$1/etc/dpkg/dpkg.cfg.d/01stemcell-excludes"'
-    # Keep downloaded packages in the shared cache for the next build.
-    --skip=download/empty
+    # Keep downloaded packages in the shared cache for the next build, and
+    # the package lists for later stages (clean removes them).
+    --skip=download/empty --skip=cleanup/apt/lists
     --setup-hook='mkdir -p "$1/var/cache/apt/archives" && mount --bind "$STEMCELL_PACKAGE_CACHE" "$1/var/cache/apt/archives"'
     --customize-hook='umount "$1/var/cache/apt/archives"'
   )
@@ -128,11 +88,9 @@ case "$STEMCELL_BOOTSTRAP_TOOL" in
   mmdebstrap | debootstrap) ;;
   *) fail "unknown bootstrap tool '$STEMCELL_BOOTSTRAP_TOOL'; use mmdebstrap or debootstrap" ;;
 esac
-fresh_target
+fresh_chroot
 lock_package_cache
-prepare_target
-"with_$STEMCELL_BOOTSTRAP_TOOL" "$TARGET"
-settle_target
+"with_$STEMCELL_BOOTSTRAP_TOOL" "$CHROOT"
 # The bootstrap tools copy the build host's name; an image must not carry it
 # (the stemcell's network_config names the VM until the agent renames it).
 rm -f "$CHROOT/etc/hostname"

@@ -1,61 +1,112 @@
 #!/usr/bin/env bash
 # The raw disk: a sparse file of the definition's size with a partition
-# table and an ext4 root holding the chroot, and an fstab by UUID. BIOS images
-# get one MBR partition from 1 MiB; EFI images a GPT with a 128 MiB EFI system
-# partition (the first) and the root (docs/formats.md). Partitions are reached
-# through loop devices at their offsets, which works with and without
-# partition device nodes; the EFI partition is formatted but never mounted
-# (bootloader fills it with mtools), so the build host needs no vfat support.
+# table, an ext4 root made from the chroot, an fstab by UUID, and the boot
+# code the bootloader stage prepared. BIOS images get one MBR partition from
+# 1 MiB; EFI images a GPT with a 128 MiB EFI system partition (the first) and
+# the root (docs/formats.md).
+#
+# Same chroot, same bytes: the identifiers come from settings.env
+# (lib/stemcell/disk-layout.ts), the file systems are written by mke2fs and
+# mkfs.vfat straight into the file at their offsets, never mounted (a mounted
+# file system gets journal entries, mount times and block placement of the
+# moment), with the build's clock, and the times the build host gave the
+# chroot's files are set to that clock.
 # shellcheck source=../../lib/common.sh
 source "$STEMCELL_LIB/common.sh"
 
 disk_dir="$STEMCELL_WORK/disk"
 disk="$disk_dir/root.img"
-mnt="$STEMCELL_WORK/mnt"
-rm -rf "$disk_dir"
-mkdir -p "$disk_dir" "$mnt"
-truncate --size="${STEMCELL_DISK_SIZE_MIB}M" "$disk"
-
-# The layout is lib/stemcell/disk-layout.ts's, rendered into settings.env.
-printf '%s' "$STEMCELL_PARTITION_TABLE" | host_run sfdisk --quiet "$disk"
-dry_run && exit 0
+boot="$STEMCELL_WORK/boot"
 
 # partition N: "start size" in bytes, from sfdisk's dump.
 partition() {
   sfdisk --dump "$disk" | awk -v n="$1" -F'[=,]' '/^\/.*: start=/ { i++; if (i == n) { printf "%d %d\n", $2 * 512, $4 * 512 } }'
 }
 
-trap release_stage_resources EXIT
-root_partition="$STEMCELL_ROOT_PARTITION"
-esp_uuid="" esp="" root=""
+write_fstab() {
+  {
+    printf '# <file system> <mount point> <type> <options> <dump> <pass>\n'
+    printf 'UUID=%s / ext4 defaults,errors=remount-ro 0 1\n' "$STEMCELL_ROOT_FS_UUID"
+    if [[ -n "$STEMCELL_ESP_PARTITION" ]]; then printf 'UUID=%s /boot/efi vfat umask=0077 0 1\n' "$(esp_fs_uuid)"; fi
+  } | write_file /etc/fstab 0644
+  if [[ -n "$STEMCELL_ESP_PARTITION" ]]; then mkdir -p "$CHROOT/boot/efi"; fi
+}
+
+# blkid shows a FAT volume id 1234abcd as 1234-ABCD.
+esp_fs_uuid() {
+  local id="${STEMCELL_ESP_VOLUME_ID^^}"
+  printf '%s-%s\n' "${id:0:4}" "${id:4:4}"
+}
+
+# debugfs commands giving every file of the chroot the build's clock for its
+# access and change times (mke2fs copies them from the build host) and at
+# most that clock for its modification time, as the OS image tarball does.
+time_commands() {
+  local odd pattern=$'*[\n"]*'
+  # debugfs reads one command a line, the path in double quotes.
+  odd="$(cd "$CHROOT" && find . -name "$pattern" -print -quit)"
+  [[ -z "$odd" ]] || fail "cannot set the times of ${odd@Q}: its name holds a newline or a double quote"
+  (
+    cd "$CHROOT"
+    find . -printf "sif \"/%P\" atime @$SOURCE_DATE_EPOCH\nsif \"/%P\" ctime @$SOURCE_DATE_EPOCH\n"
+    find . -newermt "@$SOURCE_DATE_EPOCH" -printf "sif \"/%P\" mtime @$SOURCE_DATE_EPOCH\n"
+  )
+}
+
+make_root_fs() {
+  local start="$1" size="$2" commands="$disk_dir/times.debugfs"
+  E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" MKE2FS_CONFIG="$ASSETS/mke2fs.conf" \
+    mkfs.ext4 -q -t ext4 -L stemcell-root -U "$STEMCELL_ROOT_FS_UUID" \
+    -E "hash_seed=$STEMCELL_ROOT_HASH_SEED,root_owner=0:0,offset=$start" -d "$CHROOT" "$disk" "$((size / 1024))k"
+  time_commands >"$commands"
+  # debugfs reports a failed command on stderr and still exits 0.
+  local errors
+  errors="$(E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" debugfs -w -f "$commands" "$disk?offset=$start" 2>&1 >/dev/null | grep -v '^debugfs ' || true)"
+  [[ -z "$errors" ]] || fail "setting file times in the root file system failed: $(head -n 3 <<<"$errors")"
+  rm -f "$commands"
+}
+
+make_esp() {
+  local start="$1" size="$2"
+  # One sector a cluster, as for a 128 MiB device: the whole file's size would
+  # give FAT32 too few clusters for mtools. The label comes from mlabel, which
+  # dates it by the build's clock; mkfs.vfat would date it by the host's.
+  local out
+  out="$(mkfs.vfat -F 32 -s 1 -i "$STEMCELL_ESP_VOLUME_ID" --offset="$((start / 512))" "$disk" "$((size / 1024))" 2>&1)" ||
+    fail "mkfs.vfat failed: $out"
+  [[ -f "$boot/BOOTX64.EFI" ]] || fail "no EFI loader; run the bootloader stage first"
+  touch --date="@$SOURCE_DATE_EPOCH" "$boot/BOOTX64.EFI"
+  local fat="$disk@@$start"
+  export SOURCE_DATE_EPOCH MTOOLS_SKIP_CHECK=1
+  mlabel -i "$fat" ::EFI
+  mmd -i "$fat" ::/EFI ::/EFI/BOOT
+  mcopy -m -i "$fat" "$boot/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
+}
+
+# The MBR's boot code (not its partition table) and core.img after it.
+write_bios_boot_code() {
+  [[ -f "$boot/bios-boot.img" ]] || fail "no BIOS boot code; run the bootloader stage first"
+  dd if="$boot/bios-boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none
+  dd if="$boot/bios-boot.img" of="$disk" bs=512 skip=1 seek=1 count=2047 conv=notrunc status=none
+}
+
+if ! dry_run && findmnt --list --noheadings --output TARGET | grep -q "^$CHROOT/"; then
+  fail "something is still mounted below $CHROOT; it would end up in the image"
+fi
+rm -rf "$disk_dir"
+mkdir -p "$disk_dir"
+truncate --size="${STEMCELL_DISK_SIZE_MIB}M" "$disk"
+# The layout is lib/stemcell/disk-layout.ts's, rendered into settings.env.
+printf '%s' "$STEMCELL_PARTITION_TABLE" | host_run sfdisk --quiet "$disk"
+write_fstab
+dry_run && exit 0
+
+read -r root_start root_size < <(partition "$STEMCELL_ROOT_PARTITION")
+make_root_fs "$root_start" "$root_size"
 if [[ -n "$STEMCELL_ESP_PARTITION" ]]; then
   read -r esp_start esp_size < <(partition "$STEMCELL_ESP_PARTITION")
-  attach_loop esp "$disk" "$esp_start" "$esp_size"
-  mkfs.vfat -F 32 -n EFI "$esp" >/dev/null
-  esp_uuid="$(blkid --match-tag UUID --output value "$esp")"
+  make_esp "$esp_start" "$esp_size"
+else
+  write_bios_boot_code
 fi
-read -r root_start root_size < <(partition "$root_partition")
-attach_loop root "$disk" "$root_start" "$root_size"
-mkfs.ext4 -q -L stemcell-root "$root"
-root_uuid="$(blkid --match-tag UUID --output value "$root")"
-
-mount_once "$mnt" "$root"
-(cd "$CHROOT" && tar --create --numeric-owner --xattrs --xattrs-include='security.capability' --one-file-system --file=- .) |
-  tar --extract --numeric-owner --xattrs --xattrs-include='security.capability' --directory="$mnt" --file=-
-{
-  printf '# <file system> <mount point> <type> <options> <dump> <pass>\n'
-  printf 'UUID=%s / ext4 defaults,errors=remount-ro 0 1\n' "$root_uuid"
-  if [[ -n "$esp_uuid" ]]; then printf 'UUID=%s /boot/efi vfat umask=0077 0 1\n' "$esp_uuid"; fi
-} >"$mnt/etc/fstab"
-if [[ -n "$esp_uuid" ]]; then mkdir -p "$mnt/boot/efi"; fi
-
-cat >"$disk_dir/layout.env" <<LAYOUT
-ROOT_PARTITION=$root_partition
-ROOT_START=$root_start
-ROOT_SIZE=$root_size
-ROOT_UUID=$root_uuid
-ESP_START=${esp_start:-}
-ESP_SIZE=${esp_size:-}
-ESP_UUID=$esp_uuid
-LAYOUT
-log "$disk: ${STEMCELL_DISK_SIZE_MIB} MiB, $STEMCELL_FIRMWARE, root UUID $root_uuid"
+log "$disk: ${STEMCELL_DISK_SIZE_MIB} MiB, $STEMCELL_FIRMWARE, root UUID $STEMCELL_ROOT_FS_UUID"

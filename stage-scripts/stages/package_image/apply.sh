@@ -10,7 +10,18 @@ disk_dir="$STEMCELL_WORK/disk"
 [[ -f "$disk_dir/root.img" ]] || fail "no disk image; run image_create first"
 mkdir -p "$STEMCELL_OUTPUT_DIR"
 out="$(partial_output "$STEMCELL_OUTPUT_DIR/image")"
-compress() { pigz --no-name --processes "$(nproc)"; }
+# Level 4 on every core: a 5 GiB AWS disk takes 6 s against 12 s at gzip's
+# default of 6, for 3% more bytes (npm run bench:stemcell).
+compress() { pigz --no-name -4 --processes "$(nproc)"; }
+
+# qemu-img gives a VMDK a random content id (CID) in its descriptor; the
+# build gives it one from the root's UUID, so a rebuild has the same bytes.
+fix_vmdk_cid() {
+  local vmdk="$1" at
+  at="$(head -c 65536 "$vmdk" | grep --byte-offset --only-matching --text --max-count=1 '^CID=[0-9a-f]\{8\}' | cut -d: -f1 | head -n 1)"
+  [[ -n "$at" ]] || fail "no CID in the descriptor of $vmdk"
+  printf 'CID=%s' "${STEMCELL_ROOT_FS_UUID:0:8}" | dd of="$vmdk" bs=1 seek="$at" conv=notrunc status=none
+}
 
 case "$STEMCELL_DISK_FORMAT" in
   raw)
@@ -24,6 +35,7 @@ case "$STEMCELL_DISK_FORMAT" in
     ;;
   ovf)
     qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$disk_dir/root.img" "$disk_dir/image-disk1.vmdk"
+    fix_vmdk_cid "$disk_dir/image-disk1.vmdk"
     capacity=$((STEMCELL_DISK_SIZE_MIB * 1024 * 1024))
     vmdk_size="$(stat --format=%s "$disk_dir/image-disk1.vmdk")"
     sed -e "s/@NAME@/$STEMCELL_NAME/g" -e "s/@CAPACITY@/$capacity/g" -e "s/@VMDK_SIZE@/$vmdk_size/g" \

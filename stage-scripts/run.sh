@@ -104,7 +104,8 @@ mounts_below_work() {
   local mountpoint
   while read -r _ _ _ _ mountpoint _; do
     mountpoint="$(printf '%b' "$mountpoint")"
-    if [[ "$mountpoint" == "$WORK" || "$mountpoint" == "$WORK"/* ]]; then printf '%s\n' "$mountpoint"; fi
+    # Below WORK only: a work directory that is itself a mount point stays mounted.
+    if [[ "$mountpoint" == "$WORK"/* ]]; then printf '%s\n' "$mountpoint"; fi
   done </proc/self/mountinfo | sort -r
 }
 
@@ -123,10 +124,14 @@ SAVE_CHROOT=1
 release_chroot_in_memory() {
   local chroot="$WORK/chroot" saved="$WORK/chroot.saved"
   if [[ "$SAVE_CHROOT" == 1 ]]; then
+    printf 'run.sh: saving the chroot from memory to %s (for --resume-from)\n' "$chroot" >&2
     rm -rf --one-file-system "$saved"
-    if ! cp -a "$chroot" "$saved"; then
+    # In a session of its own: a second Ctrl-C at the terminal must not cut the copy short.
+    if ! setsid --wait cp -a "$chroot" "$saved"; then
       rm -rf --one-file-system "$saved"
-      printf 'run.sh: could not save the chroot from memory to %s; --resume-from will have to start from the first stage\n' "$saved" >&2
+      # Nothing finished is kept, so --resume-from refuses every stage but the first.
+      : >"$WORK/completed"
+      printf 'run.sh: could not save the chroot (is %s full?); run the build again from the start, without --resume-from\n' "$WORK" >&2
     fi
   fi
   umount "$chroot" 2>/dev/null || umount --lazy "$chroot" || printf 'run.sh: could not unmount %s\n' "$chroot" >&2

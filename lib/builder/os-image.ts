@@ -156,8 +156,16 @@ const CLOCK_FILE = 'clock.json';
 function buildClock(settings: OsImageSettings, work: string, resuming: boolean, download?: Download): { sourceDateEpoch: number; releases: ReleaseFile[] } {
   const kept = path.join(work, CLOCK_FILE);
   if (resuming && fs.existsSync(kept)) {
-    const clock = JSON.parse(fs.readFileSync(kept, 'utf8')) as { sourceDateEpoch: number; releases: ReleaseFile[] };
-    if (Number.isSafeInteger(clock.sourceDateEpoch) && Array.isArray(clock.releases)) return clock;
+    let clock: { sourceDateEpoch?: unknown; releases?: unknown } | null = null;
+    try {
+      clock = JSON.parse(fs.readFileSync(kept, 'utf8'));
+    } catch {
+      // reported below
+    }
+    if (!clock || !Number.isSafeInteger(clock.sourceDateEpoch) || !Array.isArray(clock.releases)) {
+      throw new EnvironmentError(`${kept} is damaged, so the resumed stages would not get the time the finished ones were built with; build again without --resume-from`);
+    }
+    return clock as { sourceDateEpoch: number; releases: ReleaseFile[] };
   }
   if (settings.sourceDateEpoch !== undefined) return { sourceDateEpoch: settings.sourceDateEpoch, releases: [] };
   const releases = fetchReleaseFiles(settings, download);

@@ -27,12 +27,21 @@ export function releaseUrls(s: Pick<OsImageSettings, 'os' | 'mirror' | 'security
   return [`${s.mirror}/dists/${codename}/InRelease`, `${s.mirror}/dists/${codename}-updates/InRelease`, `${s.securityMirror}/dists/${codename}-security/InRelease`];
 }
 
+/** The Date field as apt writes it (RFC 2822, in UTC or with an offset): nothing the host's time zone could read otherwise. */
+const RELEASE_DATE = /^Date: *((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} (?:UTC|GMT|[+-]\d{4})) *$/m;
+/** Before the first snapshot of the archives, or later than tomorrow: not a Release file's date. */
+const EARLIEST = Date.UTC(2005, 0, 1);
+const DAY_MS = 86_400_000;
+
 /** Seconds since the epoch of a Release file's `Date: Sat, 22 Nov 2026 08:26:53 UTC`. */
-export function releaseDate(text: string, url: string): number {
-  const field = /^Date: *(.+?) *$/m.exec(text)?.[1];
+export function releaseDate(text: string, url: string, now = Date.now()): number {
+  const field = RELEASE_DATE.exec(text)?.[1];
   const time = field === undefined ? NaN : Date.parse(field);
   if (!/^Origin: |^Suite: |^Codename: /m.test(text) || !Number.isFinite(time)) {
     throw new EnvironmentError(`${url} is not a Release file with a Date field; check --mirror and --security-mirror`);
+  }
+  if (time < EARLIEST || time > now + DAY_MS) {
+    throw new EnvironmentError(`${url} is dated ${field}, which no archive's Release file is; check --mirror and --security-mirror, and the host's clock`);
   }
   return Math.floor(time / 1000);
 }

@@ -125,16 +125,18 @@ export class DirectoryView implements FsView {
       let names: Buffer[];
       try {
         names = fs.readdirSync(dir.real, { encoding: 'buffer' });
-      } catch {
-        continue;
+      } catch (e) {
+        if (vanished(e)) continue;
+        throw unreadable(dir.shown, e);
       }
       for (const name of names.sort(Buffer.compare)) {
         const real = Buffer.concat([dir.real, Buffer.from('/'), name]);
         let stat: fs.Stats;
         try {
           stat = fs.lstatSync(real);
-        } catch {
-          continue;
+        } catch (e) {
+          if (vanished(e)) continue;
+          throw unreadable(path.posix.join(dir.shown, utf8Name(name) ?? escapedName(name)), e);
         }
         const decoded = utf8Name(name);
         const shown = path.posix.join(dir.shown, decoded ?? escapedName(name));
@@ -151,6 +153,19 @@ export class DirectoryView implements FsView {
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+const vanished = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
+
+/**
+ * A scan that skipped what it cannot read would pass what it never saw (a
+ * setuid shell nested deeper than PATH_MAX, an unreadable directory): the
+ * whole view is refused instead.
+ */
+function unreadable(shown: string, e: unknown): InvalidStemcellError {
+  const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  const where = shown.length > 160 ? `${shown.slice(0, 80)}...${shown.slice(-60)} (${Buffer.byteLength(shown)} bytes)` : shown;
+  return new InvalidStemcellError(`cannot read ${where} (${code}); a file system that cannot be read in full is not one we check or compare`);
+}
 
 function utf8Name(name: Buffer): string | undefined {
   try {

@@ -29,7 +29,9 @@ export function printableLines(text: string): string {
 
 /** JSON for --json output: the same data, with every control character escaped. */
 export function jsonText(value: unknown): string {
-  // JSON.stringify escapes C0 controls inside strings; a raw newline is the layout's.
-  const text = JSON.stringify(value, null, 2).replace(controlCharacters(), (c) => (c === '\n' ? c : `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`));
+  // JSON.stringify escapes C0 controls inside strings; a raw newline is the
+  // layout's and is left out of the pattern (a callback per line of a huge
+  // document would exhaust V8).
+  const text = JSON.stringify(value, null, 2).replace(new RegExp(`(?!\\n)${controlCharacters().source}`, 'gu'), (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
   return `${text}\n`;
 }

@@ -241,12 +241,15 @@ function aspectsChanged(a: FileRecord, b: FileRecord): FileAspect[] {
 }
 
 const inDpkgDatabase = (p: string): boolean => p === DPKG_DATABASE || p.startsWith(`${DPKG_DATABASE}/`);
+/** Configuration: a package upgrade never explains a change here (a hardening edit to a conffile must show). */
+const CONFIGURATION = '/etc/';
 
 /**
  * Files added, removed or changed that no package change explains: a path is
  * explained when a package that owns it, before or after, was added, removed,
- * upgraded or downgraded. What is left is owned by nobody, or by packages
- * whose version stayed (a hardening stage editing a conffile).
+ * upgraded or downgraded, unless it is configuration (under /etc), which is
+ * always shown. What is left is owned by nobody, by packages whose version
+ * stayed (a hardening stage editing a conffile), or is configuration.
  */
 export function diffFiles(a: Snapshot, b: Snapshot, packages: PackageDiff): FileDiff | undefined {
   if (!a.files || !b.files) return undefined;
@@ -256,11 +259,13 @@ export function diffFiles(a: Snapshot, b: Snapshot, packages: PackageDiff): File
   const removed: FileAddedOrRemoved[] = [];
   const changed: FileChange[] = [];
   const paths = [...new Set([...a.files.keys(), ...b.files.keys()])].filter((p) => !inDpkgDatabase(p)).sort(byText);
-  for (const p of paths) {
+  for (const key of paths) {
+    const old = a.files.get(key);
+    const now = b.files.get(key);
+    // Keys of names that are not UTF-8 carry their bytes; the path is the name shown.
+    const p = (old ?? now)!.path;
     const owners = ownersOf(p);
-    if (owners.some((o) => changedPackages.has(o))) continue;
-    const old = a.files.get(p);
-    const now = b.files.get(p);
+    if (!p.startsWith(CONFIGURATION) && owners.some((o) => changedPackages.has(o))) continue;
     if (!old) added.push({ path: p, ...stateOf(now!), packages: owners });
     else if (!now) removed.push({ path: p, ...stateOf(old), packages: owners });
     else {

@@ -88,6 +88,8 @@ export function packageOwners(lists: ReadonlyMap<string, string>, root: Pick<FsV
     const name = list.replace(/:[^:]*$/, '');
     for (const line of text.split('\n')) {
       if (!line.startsWith('/')) continue;
+      // dpkg writes plain absolute paths; one climbing with .. could claim any file.
+      if (line.split('/').includes('..')) throw new InvalidStemcellError(`${what}: the package list of ${name} names ${JSON.stringify(line)}, a path with ..; dpkg never writes one`);
       const listed = path.posix.normalize(line);
       own(listed, name);
       const dir = path.posix.dirname(listed);
@@ -175,12 +177,15 @@ async function readMountedRoot(view: DirectoryView, what: string): Promise<{ fil
   if (root) files.set('/', root);
   for (const { entry, real } of view.walk()) {
     if (files.size > MAX_OS_IMAGE_ENTRIES) throw new InvalidStemcellError(`${what}: its disk holds more than ${MAX_OS_IMAGE_ENTRIES} files; a root file system has some tens of thousands`);
+    // A name that is not UTF-8 is shown escaped, which a real name could spell
+    // out; its key holds its bytes, so the two never share an entry.
+    const key = entry.nameNotUtf8 ? `${entry.path}\u0000${real.toString('hex')}` : entry.path;
     if (entry.type !== 'file') {
-      files.set(entry.path, entry);
+      files.set(key, entry);
       continue;
     }
     // The walk saw a regular file with lstat, on a read-only mount: opening it cannot follow a link.
-    files.set(entry.path, { ...entry, sha256: (await digestFile(real)).sha256 });
+    files.set(key, { ...entry, sha256: (await digestFile(real)).sha256 });
     if (DpkgDatabase.wants(entry.path)) {
       dpkg.reserve(entry.size);
       dpkg.keep(entry.path, fs.readFileSync(real));

@@ -30,7 +30,8 @@ export function debianCopyrightLicenses(text: string): string[] {
   for (const line of lines) {
     const value = LICENSE_FIELD.exec(line.trimEnd())?.[1];
     if (!value) continue;
-    for (const name of value.split(/\s*,?\s+(?:or|and)\s+|\s*,\s*/i)) {
+    // White space collapsed first: the split's pattern would otherwise try every run of it (cubic).
+    for (const name of value.replace(/\s+/g, ' ').split(/ ?,? (?:or|and) | ?, ?/i)) {
       if (name.length <= MAX_SHORT_NAME && SHORT_NAME.test(name) && name.toLowerCase() !== 'none') names.add(name);
     }
   }
@@ -41,13 +42,13 @@ export function debianCopyrightLicenses(text: string): string[] {
 const SPDX_IDS = new Map(SPDX_LICENSE_IDS.map((id) => [id.toLowerCase(), id]));
 
 /** Debian short names that differ from their SPDX identifier (DEP-5's table of short names, and common variants). */
-const DEBIAN_NAMES: Readonly<Record<string, string>> = {
-  expat: 'MIT',
-  'apache-2': 'Apache-2.0',
-  cc0: 'CC0-1.0',
-  'openldap-2.8': 'OLDAP-2.8',
-  'zope-2.1': 'ZPL-2.1',
-};
+const DEBIAN_NAMES: ReadonlyMap<string, string> = new Map([
+  ['expat', 'MIT'],
+  ['apache-2', 'Apache-2.0'],
+  ['cc0', 'CC0-1.0'],
+  ['openldap-2.8', 'OLDAP-2.8'],
+  ['zope-2.1', 'ZPL-2.1'],
+]);
 
 /** The GNU licenses, as Debian writes them: `GPL-2`, `GPL-2+`, `LGPL-2.1+`, `GPLv3+`, `GPL-2.0+`. */
 const GNU = /^(AGPL|GPL|LGPL|GFDL)(?:-|v)?([0-9])(?:\.([0-9]))?(\+)?$/i;
@@ -59,7 +60,9 @@ const GNU = /^(AGPL|GPL|LGPL|GFDL)(?:-|v)?([0-9])(?:\.([0-9]))?(\+)?$/i;
  */
 export function spdxLicenseId(debianName: string): string | undefined {
   const name = debianName.toLowerCase();
-  if (name in DEBIAN_NAMES) return DEBIAN_NAMES[name];
+  // A Map: a license named `constructor` must not find Object.prototype's.
+  const known = DEBIAN_NAMES.get(name);
+  if (known) return known;
   const gnu = GNU.exec(debianName);
   if (gnu) {
     const [, family, major, minor = '0', orLater] = gnu;

@@ -11,6 +11,8 @@ export const DPKG_STATUS = '/var/lib/dpkg/status';
 
 /** A status file of a few thousand packages is a few MiB; this is far beyond any real system. */
 export const MAX_DPKG_STATUS_BYTES = 64 * 1024 * 1024;
+/** A full Debian archive holds about 65,000 binary packages; no image installs more. */
+export const MAX_PACKAGES = 100_000;
 
 /** One stanza of the database, a package in whatever state dpkg has it. */
 export interface DpkgEntry {
@@ -57,6 +59,7 @@ export function parseDpkgDatabase(text: string, what = DPKG_STATUS): DpkgEntry[]
     if (seen.has(key)) throw new InvalidStemcellError(`${what}: package ${key} appears twice (the second time at line ${stanza.line})`);
     seen.add(key);
     entries.push(entry);
+    if (entries.length > MAX_PACKAGES) throw new InvalidStemcellError(`${what} lists more than ${MAX_PACKAGES} packages; no image installs that many`);
   }
   return entries;
 }

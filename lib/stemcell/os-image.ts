@@ -68,8 +68,14 @@ export async function vetOsImage(file: string, os: string, name = file): Promise
   if (actual !== os) {
     throw new InvalidStemcellError(`${name} is an OS image of ${actual ?? 'an unknown system'}, not ${os}; pass --os ${actual ?? '...'} or another --os-image`);
   }
+  // The stemcell takes this time on; one from the future is no build's (and ext4 cannot hold every time).
+  if (newestMtime > Date.now() / 1000 + DAY_SECONDS) {
+    throw new InvalidStemcellError(`${name} holds files dated ${new Date(newestMtime * 1000).toISOString().slice(0, 10)}, in the future; no OS image build writes that: build the OS image again`);
+  }
   return { newestMtime };
 }
+
+const DAY_SECONDS = 86_400;
 
 /** Whether `file` names a gzip tar of a root file system rather than a stemcell: decided by its first entries. */
 export async function isOsImageTarball(file: string): Promise<boolean> {

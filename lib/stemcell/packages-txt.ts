@@ -17,6 +17,7 @@
  * `:arch` for packages installed for several architectures.
  */
 import { InvalidStemcellError } from '../errors';
+import { MAX_PACKAGES } from './dpkg';
 
 /** An installed package, as the dpkg database and `dpkg -l` name it. */
 export interface PackageVersion {
@@ -49,6 +50,7 @@ export function parsePackagesTxt(text: string, what = 'packages.txt'): PackageVe
     if (seen.has(key)) throw new InvalidStemcellError(`${what}: ${JSON.stringify(key)} is listed twice (line ${index + 1})`);
     seen.add(key);
     packages.push({ name, version, architecture });
+    if (packages.length > MAX_PACKAGES) throw new InvalidStemcellError(`${what} lists more than ${MAX_PACKAGES} packages; no image installs that many`);
   });
   return packages;
 }

@@ -133,7 +133,8 @@ export function debPurl(p: Pick<SbomPackage, 'name' | 'version' | 'architecture'
 }
 
 /** A Homepage field worth passing on: an http(s) URL with nothing a URI may not hold. */
-const homepage = (p: SbomPackage): string | undefined => (p.homepage && /^https?:\/\/[^\s<>"{}|\\^`]+$/.test(p.homepage) ? p.homepage : undefined);
+const homepage = (p: SbomPackage): string | undefined =>
+  p.homepage && /^https?:\/\/[^\s<>"{}|\\^`]+$/.test(p.homepage) && URL.canParse(p.homepage) ? p.homepage : undefined;
 
 /** `Name <address>` of a Maintainer field, split. */
 function maintainerParts(maintainer: string): { name: string; email?: string } {

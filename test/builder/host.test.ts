@@ -47,7 +47,11 @@ function hostCommands(script: string): { commands: Set<string>; functions: Set<s
     if (n.Type === 'FuncDecl' && n.Name) functions.add(n.Name.Value);
     if (n.Type === 'CallExpr' && n.Args) {
       const words = n.Args.map(literal);
-      while (words.length > 0 && ['host_run', 'setsid', 'exec', 'command'].includes(words[0] ?? '')) words.shift();
+      while (words.length > 0 && ['host_run', 'setsid', 'exec', 'command'].includes(words[0] ?? '')) {
+        words.shift();
+        // The prefix's own options (setsid --wait) come before the command.
+        while ((words[0] ?? '').startsWith('-')) words.shift();
+      }
       const command = words[0];
       if (command && !['chroot_run', 'apt_get', 'apt_install'].includes(command)) commands.add(command);
     }

@@ -54,6 +54,19 @@ describe('Release files: the build clock', () => {
     );
   });
 
+  it.each([
+    ['no time zone, which the host would read in its own', 'Sat, 11 Jul 2026 10:16:37'],
+    ['a year alone', '1'],
+    ['a date before any archive', 'Thu, 01 Jan 1970 00:00:00 UTC'],
+    ['a date beyond tomorrow', 'Fri, 01 Jan 2100 00:00:00 UTC'],
+  ])('refuses a Date with %s', (_, date) => {
+    expect(() => releaseDate(inRelease('oldstable', date), 'u')).toThrow(/^u is (not a Release file with a Date field|dated .*, which no archive's Release file is); check --mirror and --security-mirror/);
+  });
+
+  it('reads a Date with a numeric offset as that offset says', () => {
+    expect(releaseDate(inRelease('oldstable', 'Sat, 11 Jul 2026 12:16:37 +0200'), 'u')).toBe(Date.UTC(2026, 6, 11, 10, 16, 37) / 1000);
+  });
+
   it('downloads with curl, file: mirrors included, and says which URL could not be read', () => {
     const dir = tempDir('release-');
     fs.mkdirSync(path.join(dir, 'dists', 'bookworm'), { recursive: true });

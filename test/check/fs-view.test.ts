@@ -2,6 +2,7 @@
  * Reading an OS image tarball for the checks: the one reader's rules, and
  * memory bounded whatever the archive claims.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createGzip } from 'node:zlib';
@@ -67,6 +68,31 @@ describe('TarballView', () => {
 });
 
 describe('DirectoryView', () => {
+  it('refuses a tree it cannot read in full, rather than pass what it never saw', () => {
+    const root = fs.mkdtempSync(path.join(dir, 'deep-'));
+    // Deeper than PATH_MAX: lstat of the absolute path fails with ENAMETOOLONG.
+    // Made by walking down (relative names stay short); the worker's own directory is restored.
+    const cwd = process.cwd();
+    const level = 'd'.repeat(250);
+    try {
+      process.chdir(root);
+      for (let i = 0; i < 20; i++) {
+        fs.mkdirSync(level);
+        process.chdir(level);
+      }
+      fs.writeFileSync('sh', '#!/bin/sh\n');
+      fs.chmodSync('sh', 0o4755);
+    } finally {
+      process.chdir(cwd);
+    }
+    try {
+      expect(() => [...new DirectoryView(root).entries()]).toThrow(/^cannot read \/d+\.\.\.d+ \(\d+ bytes\) \(ENAMETOOLONG\); a file system that cannot be read in full is not one we check or compare$/);
+    } finally {
+      // GNU rm walks by directory handles; Node's rmSync would meet the same ENAMETOOLONG.
+      spawnSync('rm', ['-rf', root]);
+    }
+  });
+
   it('sees files whose names are not UTF-8, so the scans cannot miss them', () => {
     const root = fs.mkdtempSync(path.join(dir, 'names-'));
     fs.chmodSync(root, 0o755);

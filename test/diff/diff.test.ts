@@ -137,6 +137,24 @@ describe('files outside packages', () => {
   });
 });
 
+describe('what a package change never explains', () => {
+  it('configuration: a changed conffile of an upgraded package still shows', () => {
+    const owners = new Map([['/etc/ssh/sshd_config', new Set(['openssh-server'])], ['/usr/sbin/sshd', new Set(['openssh-server'])]]);
+    const files = (sha: string) => new Map([['/etc/ssh/sshd_config', file('/etc/ssh/sshd_config', { sha256: sha.repeat(64) })], ['/usr/sbin/sshd', file('/usr/sbin/sshd', { sha256: sha.repeat(64) })]]);
+    const a = snapshot({ packages: [pkg('openssh-server', '1:9.2p1-2')], owners, files: files('a') });
+    const b = snapshot({ packages: [pkg('openssh-server', '1:9.2p1-2+deb12u1')], owners, files: files('b') });
+    expect(diffSnapshots(a, b).files!.changed.map((c) => c.path)).toEqual(['/etc/ssh/sshd_config']);
+  });
+
+  it('keeps a name that is not UTF-8 apart from a real name that spells out its escape', () => {
+    const spelled = file('/etc/x\\xff', { sha256: 'a'.repeat(64) });
+    const raw = { ...file('/etc/x\\xff', { sha256: 'a'.repeat(64) }), nameNotUtf8: true as const };
+    const a = snapshot({ files: new Map([['/etc/x\\xff', spelled], ['/etc/x\\xff\u0000ff', raw]]) });
+    const b = snapshot({ files: new Map([['/etc/x\\xff', spelled], ['/etc/x\\xff\u0000ff', { ...raw, sha256: 'e'.repeat(64) }]]) });
+    expect(diffSnapshots(a, b).files!.changed).toEqual([expect.objectContaining({ path: '/etc/x\\xff', changed: ['content'] })]);
+  });
+});
+
 describe('the whole', () => {
   const stemcell = (infrastructure: string, extra: Partial<Snapshot> = {}): Snapshot =>
     snapshot({ kind: 'stemcell', label: 's', infrastructure, manifest: { name: 'n', version: '1', cloud_properties: { infrastructure } }, topLevelFiles: new Map(), ...extra });

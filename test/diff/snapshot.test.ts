@@ -184,6 +184,12 @@ describe('packageOwners', () => {
     expect(owners.get('/')).toEqual(new Set(['libc6', 'base-files']));
   });
 
+  it('refuses a list line that climbs with .., which could claim any file', () => {
+    expect(() => packageOwners(new Map([['evil:amd64', '/.\n/usr/share/doc/../../../etc/shadow\n']]), { lstat: () => undefined }, 'evil.tgz')).toThrow(
+      'evil.tgz: the package list of evil names "/usr/share/doc/../../../etc/shadow", a path with ..; dpkg never writes one',
+    );
+  });
+
   it('refuses lists that name more paths than a root file system has, before they fill memory', () => {
     const many = Array.from({ length: MAX_OWNED_PATHS + 1 }, (_, i) => `/${i.toString(36)}`).join('\n');
     expect(() => packageOwners(new Map([['a', many]]), { lstat: () => undefined }, 'evil.tgz')).toThrow(new RegExp(`evil\\.tgz: its package lists name more than ${MAX_OWNED_PATHS} paths`));

@@ -162,6 +162,44 @@ describe('interrupts', () => {
   });
 });
 
+describe('a chroot in memory', () => {
+  const chroot = (work: string) => path.join(work, 'chroot');
+
+  it('is saved to disk when a stage fails, so the build resumes with it', () => {
+    const { work, collection } = workWith(['chroot_in_memory', 'fail_unless_allowed']);
+    const failed = run(work, collection);
+    expect(failed.code).toBe(1);
+    expect(failed.err).toMatch(/saving the chroot from memory to .*\/chroot \(for --resume-from\)/);
+    expect(mountsBelow(work)).toEqual([]);
+    expect(fs.readFileSync(path.join(chroot(work), 'marker'), 'utf8')).toBe('built in memory\n');
+    fs.writeFileSync(path.join(work, 'allow'), '');
+    expect(run(work, collection, '--resume-from', 'fail_unless_allowed').code).toBe(0);
+  });
+
+  it('goes with the tmpfs when the build finishes, unless the work directory is kept', () => {
+    const { work, collection } = workWith(['chroot_in_memory', 'ok_one']);
+    expect(run(work, collection).code).toBe(0);
+    expect(mountsBelow(work)).toEqual([]);
+    expect(fs.readdirSync(chroot(work))).toEqual([]);
+    const kept = spawnSync('bash', [RUN, '--work', work, '--collection', collection], { encoding: 'utf8', env: { ...process.env, STEMCELL_STAGES_PATH: FIXTURE_STAGES, STEMCELL_KEEP_CHROOT: '1' } });
+    expect(kept.status).toBe(0);
+    expect(fs.readFileSync(path.join(chroot(work), 'marker'), 'utf8')).toBe('built in memory\n');
+  });
+
+  it('never takes the work directory itself when that is a mount point', () => {
+    const { work, collection } = workWith(['ok_one']);
+    expect(spawnSync('mount', ['-t', 'tmpfs', 'runner-work', work]).status).toBe(0);
+    try {
+      fs.writeFileSync(path.join(work, 'settings.env'), "export STEMCELL_OS='test'\n");
+      fs.writeFileSync(collection, 'ok_one\n');
+      expect(run(work, collection).code).toBe(0);
+      expect(spawnSync('mountpoint', ['-q', work]).status).toBe(0);
+    } finally {
+      spawnSync('umount', [work]);
+    }
+  });
+});
+
 describe('stage helpers', () => {
   it('make a second build wait for the package cache instead of failing on apt\'s lock', async () => {
     const work = tempDir('cache-lock-');

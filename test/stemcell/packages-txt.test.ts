@@ -1,6 +1,7 @@
 /** packages.txt: `dpkg -l` as the package_list stage writes it. */
 import { execFileSync } from 'node:child_process';
 import { InvalidStemcellError } from '../../lib/errors';
+import { MAX_PACKAGES } from '../../lib/stemcell/dpkg';
 import { parsePackagesTxt } from '../../lib/stemcell/packages-txt';
 import { PACKAGES_TXT } from '../helpers/stemcells';
 
@@ -18,6 +19,11 @@ ii  no-description      1.0-1                   amd64
 `;
 
 describe('parsePackagesTxt', () => {
+  it('refuses a table of more packages than any image installs, before they fill memory', () => {
+    const rows = Array.from({ length: MAX_PACKAGES + 1 }, (_, i) => `ii  p${i} 1 amd64 x`).join('\n');
+    expect(() => parsePackagesTxt(rows, 'evil/packages.txt')).toThrow(`evil/packages.txt lists more than ${MAX_PACKAGES} packages; no image installs that many`);
+  });
+
   it('reads the installed packages of a dpkg -l table, held ones too, architectures apart', () => {
     expect(parsePackagesTxt(TABLE)).toEqual([
       { name: 'adduser', version: '3.134', architecture: 'all' },

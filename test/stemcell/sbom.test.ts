@@ -217,6 +217,16 @@ describe('package URLs', () => {
   });
 });
 
+describe('homepages', () => {
+  it('are left out when they are no URL a reader could open', () => {
+    for (const homepage of ['http://[', 'http://a:b:c', 'http://%zz', 'javascript:alert(1)']) {
+      const doc = JSON.parse(sbomDocuments(request({ packages: [{ ...packages[0], homepage }] })).spdx);
+      expect(doc.packages.find((p: { name: string }) => p.name === packages[0].name).homepage).toBeUndefined();
+      expect(spdxProblems(doc)).toEqual([]);
+    }
+  });
+});
+
 describe('licenses', () => {
   const copyright = (name: string): string => fs.readFileSync(path.join(ROOT, 'usr/share/doc', name, 'copyright'), 'utf8');
 
@@ -225,6 +235,19 @@ describe('licenses', () => {
     expect(debianCopyrightLicenses(copyright('tzdata'))).toEqual(['public-domain']);
     // "GPL-1+ or Artistic": a License line may name several.
     expect(debianCopyrightLicenses('Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-1+ or Artistic, and BSD-3-clause\n')).toEqual(['Artistic', 'BSD-3-clause', 'GPL-1+']);
+  });
+
+  it("take names that are Object's own (constructor, __proto__) as any other name", () => {
+    expect(spdxLicenseId('constructor')).toBeUndefined();
+    expect(spdxLicenseId('__proto__')).toBeUndefined();
+    const doc = JSON.parse(sbomDocuments(request({ packages: [{ ...packages[0], licenses: ['constructor'] }] })).spdx);
+    expect(doc.packages.find((p: { name: string }) => p.name === packages[0].name).licenseDeclared).toBe('LicenseRef-constructor');
+    expect(spdxProblems(doc)).toEqual([]);
+  });
+
+  it('read a License line of a million blanks in one pass (the split once went cubic)', () => {
+    const text = `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: MIT${' '.repeat(1_000_000)}or Expat\n`;
+    expect(debianCopyrightLicenses(text)).toEqual(['Expat', 'MIT']);
   });
 
   it('are never guessed from a copyright file that is not DEP-5, even one with License lines', () => {

@@ -42,10 +42,10 @@ esp_fs_uuid() {
 # access and change times (mke2fs copies them from the build host) and at
 # most that clock for its modification time, as the OS image tarball does.
 time_commands() {
-  local odd pattern=$'*[\n"]*'
+  local odd pattern=$'*[\n\r"]*'
   # debugfs reads one command a line, the path in double quotes.
   odd="$(cd "$CHROOT" && find . -name "$pattern" -print -quit)"
-  [[ -z "$odd" ]] || fail "cannot set the times of ${odd@Q}: its name holds a newline or a double quote"
+  [[ -z "$odd" ]] || fail "cannot set the times of ${odd@Q}: its name holds a line break or a double quote"
   (
     cd "$CHROOT"
     find . -printf "sif \"/%P\" atime @$SOURCE_DATE_EPOCH\nsif \"/%P\" ctime @$SOURCE_DATE_EPOCH\n"
@@ -59,6 +59,10 @@ make_root_fs() {
     mkfs.ext4 -q -t ext4 -L stemcell-root -U "$STEMCELL_ROOT_FS_UUID" \
     -E "hash_seed=$STEMCELL_ROOT_HASH_SEED,root_owner=0:0,offset=$start" -d "$CHROOT" "$disk" "$((size / 1024))k"
   time_commands >"$commands"
+  # debugfs reads its commands in pieces of 8 KiB: a longer line would split into other commands.
+  if awk 'length($0) > 4000 { found = 1; exit } END { exit !found }' "$commands"; then
+    fail "a path in the chroot is longer than 4000 bytes; the root file system cannot be made from it"
+  fi
   # debugfs reports a failed command on stderr and still exits 0.
   local errors
   errors="$(E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" debugfs -w -f "$commands" "$disk?offset=$start" 2>&1 >/dev/null | grep -v '^debugfs ' || true)"

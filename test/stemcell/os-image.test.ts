@@ -1,0 +1,30 @@
+/** Vetting an OS image before a stemcell build unpacks it, and the time the stemcell takes on. */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { vetOsImage } from '../../lib/stemcell/os-image';
+import { writeRoot } from '../helpers/root-fs';
+import { tempDir } from '../helpers/stemcells';
+
+const OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n';
+
+function osImage(mtime: string): string {
+  const dir = tempDir('vet-');
+  const root = writeRoot(fs.mkdtempSync(path.join(dir, 'root-')), { packages: [{ name: 'base-files', version: '12.4+deb12u13' }], files: { 'etc/os-release': OS_RELEASE } });
+  const file = path.join(dir, 'os.tgz');
+  fs.writeFileSync(file, gzipSync(execFileSync('tar', ['--create', '--numeric-owner', '--sort=name', `--mtime=${mtime}`, '--directory', root, '.'])));
+  return file;
+}
+
+describe('vetOsImage', () => {
+  it("gives the newest time of the image's files: the OS image build's clock, which the stemcell takes on", async () => {
+    expect(await vetOsImage(osImage('@1795227046'), 'debian-bookworm')).toEqual({ newestMtime: 1_795_227_046 });
+  });
+
+  it('refuses an OS image with files from the future, before any stage runs', async () => {
+    await expect(vetOsImage(osImage('@4102444800'), 'debian-bookworm', 'future.tgz')).rejects.toThrow(
+      'future.tgz holds files dated 2100-01-01, in the future; no OS image build writes that: build the OS image again',
+    );
+  });
+});

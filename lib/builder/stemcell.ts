@@ -15,7 +15,7 @@ import { heavyTarballName, stemcellName, validateVersion } from '../stemcell/nam
 import { osImageTarballName, vetOsImage } from '../stemcell/os-image';
 import { refuseExisting, writeTarball } from '../stemcell/tarball';
 import { ensureHostPackages, requireFile, requireFreeSpace, requireRoot, STAGE_SCRIPTS } from './host';
-import { buildOsImage, checkWorkDirectory, DEFAULT_OUT_DIR, DEFAULT_WORK_ROOT, prepareOsImageBuild, refuseOutInsideWork } from './os-image';
+import { buildOsImage, checkWorkDirectory, DEFAULT_OUT_DIR, DEFAULT_WORK_ROOT, prepareOsImageBuild, recordFileFor, refuseOutInsideWork } from './os-image';
 import { aptStageSettings, collectionStages, resolveOsImageSettings } from './os-image-settings';
 import { makeDirectories, prepareOutputDirectory } from '../output';
 import { keptChroot, requireUnlocked, runCollection, StageResult } from './stage-runner';
@@ -61,6 +61,26 @@ export interface StemcellBuild {
   readonly tarball: string;
   readonly stages: readonly StageResult[];
   readonly work: string;
+  readonly recordFile: string;
+}
+
+/** `<stemcell>.build.json`: the stemcell and what decides its bytes. */
+export interface StemcellBuildRecord {
+  readonly kind: 'stemcell';
+  readonly name: string;
+  readonly version: string;
+  readonly firmware: string;
+  readonly output: { readonly path: string; readonly bytes: number; readonly sha256: string };
+  readonly inputs: {
+    /** The time stamped into the disk: the OS image's. */
+    readonly sourceDateEpoch: number;
+    readonly osImage: { readonly path: string; readonly sha256: string };
+    /** The bosh-agent installed: a file given, or the pinned release (checked against this sha256 when downloaded). */
+    readonly agent: { readonly path?: string; readonly version?: string; readonly sha256: string };
+    readonly blobstoreClis: readonly { readonly path: string; readonly sha256: string }[];
+    readonly projectVersion: string;
+  };
+  readonly stages: readonly StageResult[];
 }
 
 /** The pinned agent release (stage-scripts/data/bosh-agent.env). */
@@ -228,7 +248,26 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
     ],
     { pigz: true },
   );
+  const sha256 = async (file: string) => (await digestFile(file)).sha256;
+  const agent = options.agentBinary === undefined ? { version: pinnedAgent().version, sha256: pinnedAgent().sha256 } : { path: path.resolve(options.agentBinary), sha256: await sha256(options.agentBinary) };
+  const record: StemcellBuildRecord = {
+    kind: 'stemcell',
+    name: stemcellName(def),
+    version,
+    firmware: def.firmware,
+    output: { path: tarball, bytes: fs.statSync(tarball).size, sha256: await sha256(tarball) },
+    inputs: {
+      sourceDateEpoch,
+      osImage: { path: path.resolve(osImage), sha256: await sha256(osImageCopy) },
+      agent,
+      blobstoreClis: await Promise.all((options.blobstoreClis ?? []).map(async (cli) => ({ path: path.resolve(cli), sha256: await sha256(cli) }))),
+      projectVersion: PROJECT_VERSION,
+    },
+    stages,
+  };
+  const recordFile = recordFileFor(tarball);
+  fs.writeFileSync(recordFile, `${JSON.stringify(record, null, 2)}\n`);
   if (!options.keepWork) fs.rmSync(work, { recursive: true, force: true });
-  say(`wrote ${tarball}`);
-  return { tarball, stages, work };
+  say(`wrote ${tarball} and ${recordFile}`);
+  return { tarball, stages, work, recordFile };
 }

@@ -25,7 +25,7 @@ export function buildCommand(io: CliIo): Command {
     .option('--proxy <url>', 'HTTP proxy for apt during the build (the kernel install, and the OS image it builds)')
     .option('--package-cache <dir>', 'downloaded packages, reused across builds', pathOption, DEFAULT_PACKAGE_CACHE)
     .option('--install-host-packages', 'apt-get install missing host packages first (those of the OS image build too)')
-    .addHelpText('after', '\nPrints the stemcell\'s path. Exits 4 when a stage fails, naming the stage to --resume-from; 130/143 when interrupted.')
+    .addHelpText('after', '\nWrites the stemcell and <name>.build.json (its OS image, agent and time, by sha256) and prints the stemcell\'s path. Exits 4 when a stage fails, naming the stage to --resume-from; 130/143 when interrupted.')
     .action(async (o: {
       os: string; infrastructure: string; diskFormat?: string; firmware?: string; version: string; osImage?: string; agentBinary?: string; blobstoreCli: string[];
       out: string; work?: string; resumeFrom?: string; keepWork?: boolean; mirror?: string; proxy?: string; packageCache: string; installHostPackages?: boolean;

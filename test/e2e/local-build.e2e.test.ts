@@ -274,6 +274,12 @@ describe('stemcells from that OS image', () => {
     expect(contents.entries.map((e) => e.name)).toEqual(['stemcell.MF', 'dev_tools_file_list.txt', 'image', 'packages.txt', 'sbom.cdx.json', 'sbom.spdx.json']);
     expect(contents.sideFiles.get('packages.txt')!.toString()).toMatch(/^ii {2}linux-image-cloud-amd64 /m);
     expect(contents.sideFiles.get('dev_tools_file_list.txt')!.toString()).toMatch(/^\/usr\/bin\/x86_64-linux-gnu-gcc-12$/m);
+    // Its build record names what decides its bytes.
+    const record = JSON.parse(fs.readFileSync(tarball.replace(/\.tgz$/, '.build.json'), 'utf8'));
+    const osImageRecord = JSON.parse(fs.readFileSync(OUT.replace(/\.tgz$/, '.build.json'), 'utf8'));
+    const sha256 = (file: string) => spawnSync('sha256sum', [file], { encoding: 'utf8' }).stdout.split(' ')[0];
+    expect(record).toMatchObject({ kind: 'stemcell', name: 'bosh-aws-xen-hvm-debian-bookworm-go_agent', version: '1.10', output: { sha256: sha256(tarball) } });
+    expect(record.inputs).toMatchObject({ sourceDateEpoch: osImageRecord.inputs.sourceDateEpoch, osImage: { sha256: osImageRecord.output.sha256 }, agent: { sha256: sha256(AGENT) } });
 
     const dir = fs.mkdtempSync(path.join(ROOT, 'aws-image-'));
     await readStemcellTarball(tarball, { extractTo: dir });

@@ -16,9 +16,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { STAGE_SCRIPTS } from '../lib/builder/host';
 import { buildOsImage } from '../lib/builder/os-image';
-import { BootstrapTool, resolveOsImageSettings } from '../lib/builder/os-image-settings';
+import { BootstrapTool, osImageStageSettings, resolveOsImageSettings } from '../lib/builder/os-image-settings';
+import { renderSettingsEnv } from '../lib/builder/stage-settings';
 import { StageResult } from '../lib/builder/stage-runner';
-import { dataLines } from '../lib/text';
 
 const OS = 'debian-bookworm';
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -43,7 +43,16 @@ async function fullBuild(root: string, label: string, cache: string, bootstrapTo
 /** The same package set from the same archives, bootstrapped and packed with nothing of ours. */
 function bareBootstrap(root: string, label: string, cache: string): Run {
   const settings = resolveOsImageSettings({ os: OS, out: path.join(root, `${label}.tgz`), packageCacheRoot: cache });
-  const packages = ['common.txt', `${OS}.txt`].flatMap((f) => dataLines(fs.readFileSync(path.join(STAGE_SCRIPTS, 'data', 'packages', f), 'utf8')));
+  // The package set as the bootstrap stage takes it: common.sh's base_package_list.
+  const env = path.join(root, `settings-${label}.env`);
+  fs.writeFileSync(env, renderSettingsEnv(osImageStageSettings(settings, 0)));
+  const lib = path.join(STAGE_SCRIPTS, 'lib');
+  const listed = spawnSync('bash', ['-c', 'source "$STEMCELL_LIB/common.sh" && base_package_list'], {
+    encoding: 'utf8',
+    env: { ...process.env, STEMCELL_SETTINGS: env, STEMCELL_LIB: lib, STEMCELL_CHROOT: root, STEMCELL_STAGE: 'bench', STEMCELL_STAGE_DIR: root, STEMCELL_WORK: root },
+  });
+  if (listed.status !== 0) throw new Error(`cannot list the base packages: ${listed.stderr}`);
+  const packages = listed.stdout.trim().split('\n');
   const tmpfs = path.join(root, `tmpfs-${label}`);
   const codename = settings.os.codename;
   const components = settings.components.join(' ');

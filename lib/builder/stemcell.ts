@@ -249,7 +249,8 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
     { pigz: true },
   );
   const sha256 = async (file: string) => (await digestFile(file)).sha256;
-  const agent = options.agentBinary === undefined ? { version: pinnedAgent().version, sha256: pinnedAgent().sha256 } : { path: path.resolve(options.agentBinary), sha256: await sha256(options.agentBinary) };
+  const pinned = pinnedAgent();
+  const agent = options.agentBinary === undefined ? { version: pinned.version, sha256: pinned.sha256 } : { path: path.resolve(options.agentBinary), sha256: await sha256(options.agentBinary) };
   const record: StemcellBuildRecord = {
     kind: 'stemcell',
     name: stemcellName(def),

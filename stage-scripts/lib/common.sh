@@ -195,6 +195,11 @@ block_service_starts() {
   printf '#!/bin/sh\nexit 101\n' | write_file /usr/sbin/policy-rc.d 0755
 }
 
+# partition_of DISK N: "start size" in bytes of partition N, from sfdisk's dump.
+partition_of() {
+  sfdisk --dump "$1" | awk -v n="$2" -F'[=,]' '/^\/.*: start=/ { i++; if (i == n) { printf "%d %d\n", $2 * 512, $4 * 512 } }'
+}
+
 # Loop devices of the stage, detached when it exits (run.sh detaches any left).
 LOOPS=()
 # attach_loop NAME FILE [OFFSET SIZE]: attach FILE, or its part at OFFSET, and

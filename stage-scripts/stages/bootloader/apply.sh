@@ -19,22 +19,26 @@ boot="$STEMCELL_WORK/boot"
 kernel_args="ro console=tty0 console=ttyS0,115200n8 audit=1 net.ifnames=0 biosdevname=0"
 if [[ "$STEMCELL_INFRASTRUCTURE" == aws ]]; then kernel_args+=" nvme_core.io_timeout=4294967295"; fi
 
-# A grub-install onto a scratch disk laid out as the real one: its first MiB
-# (MBR boot code and the embedded core.img) and the files it puts in /boot/grub.
+# A grub-install onto a scratch disk laid out as the real one: what it writes
+# before the root partition (MBR boot code, the embedded core.img) and the
+# files it puts in /boot/grub.
 bios_boot_code() {
-  local scratch="$boot/scratch.img" mnt="$boot/scratch-root" whole="" root=""
+  local scratch="$boot/scratch.img" mnt="$boot/scratch-root" whole="" root="" start size
   truncate --size=64M "$scratch"
-  printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk --quiet "$scratch"
+  # The real disk's table (lib/stemcell/disk-layout.ts), on a smaller disk.
+  printf '%s' "$STEMCELL_PARTITION_TABLE" | sfdisk --quiet "$scratch"
+  read -r start size < <(partition_of "$scratch" "$STEMCELL_ROOT_PARTITION")
   trap release_stage_resources EXIT
   attach_loop whole "$scratch"
-  attach_loop root "$scratch" "$((2048 * 512))" "$((62 * 1024 * 1024))"
+  attach_loop root "$scratch" "$start" "$size"
   mkfs.ext4 -q -U "$STEMCELL_ROOT_FS_UUID" "$root"
   mount_once "$mnt" "$root"
   grub-install --target=i386-pc --boot-directory="$mnt/boot" --modules="part_msdos ext2 biosdisk search_fs_uuid" "$whole"
   rm -rf "$CHROOT/boot/grub"
   cp -r "$mnt/boot/grub" "$CHROOT/boot/grub"
   release_stage_resources
-  dd if="$scratch" of="$boot/bios-boot.img" bs=1M count=1 status=none
+  # Everything before the root partition: the MBR and the gap core.img is embedded in.
+  dd if="$scratch" of="$boot/bios-boot.img" bs=512 count="$((start / 512))" status=none
   rm -rf "$scratch" "$mnt"
 }
 

@@ -18,11 +18,6 @@ disk_dir="$STEMCELL_WORK/disk"
 disk="$disk_dir/root.img"
 boot="$STEMCELL_WORK/boot"
 
-# partition N: "start size" in bytes, from sfdisk's dump.
-partition() {
-  sfdisk --dump "$disk" | awk -v n="$1" -F'[=,]' '/^\/.*: start=/ { i++; if (i == n) { printf "%d %d\n", $2 * 512, $4 * 512 } }'
-}
-
 write_fstab() {
   {
     printf '# <file system> <mount point> <type> <options> <dump> <pass>\n'
@@ -87,11 +82,12 @@ make_esp() {
   mcopy -m -i "$fat" "$boot/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
 }
 
-# The MBR's boot code (not its partition table) and core.img after it.
+# The MBR's boot code (not its partition table) and core.img after it, up to the root partition.
 write_bios_boot_code() {
+  local gap_sectors="$(($1 / 512 - 1))"
   [[ -f "$boot/bios-boot.img" ]] || fail "no BIOS boot code; run the bootloader stage first"
   dd if="$boot/bios-boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none
-  dd if="$boot/bios-boot.img" of="$disk" bs=512 skip=1 seek=1 count=2047 conv=notrunc status=none
+  dd if="$boot/bios-boot.img" of="$disk" bs=512 skip=1 seek=1 count="$gap_sectors" conv=notrunc status=none
 }
 
 if ! dry_run && findmnt --list --noheadings --output TARGET | grep -q "^$CHROOT/"; then
@@ -105,12 +101,12 @@ printf '%s' "$STEMCELL_PARTITION_TABLE" | host_run sfdisk --quiet "$disk"
 write_fstab
 dry_run && exit 0
 
-read -r root_start root_size < <(partition "$STEMCELL_ROOT_PARTITION")
+read -r root_start root_size < <(partition_of "$disk" "$STEMCELL_ROOT_PARTITION")
 make_root_fs "$root_start" "$root_size"
 if [[ -n "$STEMCELL_ESP_PARTITION" ]]; then
-  read -r esp_start esp_size < <(partition "$STEMCELL_ESP_PARTITION")
+  read -r esp_start esp_size < <(partition_of "$disk" "$STEMCELL_ESP_PARTITION")
   make_esp "$esp_start" "$esp_size"
 else
-  write_bios_boot_code
+  write_bios_boot_code "$root_start"
 fi
 log "$disk: ${STEMCELL_DISK_SIZE_MIB} MiB, $STEMCELL_FIRMWARE, root UUID $STEMCELL_ROOT_FS_UUID"

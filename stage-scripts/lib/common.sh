@@ -130,6 +130,10 @@ mount_chroot_filesystems() {
   # stage writes the file the image ships with.
   rm -f "$CHROOT/etc/resolv.conf"
   cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
+  # A stage stopped in the middle of an install (Ctrl-C, a failure) leaves
+  # dpkg half-done, and apt refuses to go on: finish that first, so the stage
+  # can run again (nothing to do otherwise).
+  chroot_run dpkg --configure --pending --force-unsafe-io --force-confdef --force-confold
 }
 
 # The base package set: stage-scripts/data/packages/common.txt and <os>.txt,

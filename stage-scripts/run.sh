@@ -190,6 +190,35 @@ on_signal() {
   INTERRUPTED="$1"
   if [[ -n "$CURRENT_PID" ]]; then kill -TERM -- "-$CURRENT_PID" 2>/dev/null || true; fi
 }
+# Nothing a stage started outlives it: a process left in its group could still
+# write below a mount point that is about to go, or hold it busy.
+# A member of process group $1 that is not a zombie (a zombie holds nothing,
+# and PID 1 in a container may be slow to reap it).
+group_alive() {
+  local stat line state pgrp
+  for stat in /proc/[0-9]*/stat; do
+    { read -r line <"$stat"; } 2>/dev/null || continue
+    read -r state _ pgrp _ <<<"${line##*) }"
+    if [[ "$pgrp" == "$1" && "$state" != Z ]]; then return 0; fi
+  done
+  return 1
+}
+stop_stragglers() {
+  local group="$1" tries
+  group_alive "$group" || return 0
+  kill -TERM -- "-$group" 2>/dev/null || true
+  for ((tries = 0; tries < 100; tries++)); do
+    group_alive "$group" || return 0
+    sleep 0.1
+  done
+  printf 'run.sh: processes of the stage ignored SIGTERM for 10 s; killing them\n' >&2
+  kill -KILL -- "-$group" 2>/dev/null || true
+  for ((tries = 0; tries < 100; tries++)); do
+    group_alive "$group" || return 0
+    sleep 0.1
+  done
+  printf 'run.sh: processes of the stage (group %s) are still running\n' "$group" >&2
+}
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 trap release_system_resources EXIT
@@ -224,6 +253,7 @@ for i in "${!STAGES[@]}"; do
     if [[ -n "$INTERRUPTED" ]] && kill -0 "$CURRENT_PID" 2>/dev/null; then continue; fi
     break
   done
+  stop_stragglers "$CURRENT_PID"
   CURRENT_PID=""
   SECONDS_TAKEN[$stage]="$(elapsed_since "$started")"
   if [[ -n "$INTERRUPTED" ]]; then stop_interrupted "$stage"; fi

@@ -10,6 +10,14 @@ CHROOT="$STEMCELL_CHROOT"
 ASSETS="$STEMCELL_STAGE_DIR/assets"
 export CHROOT ASSETS
 
+# run.sh stops a stage by signalling its whole process group. Without a trap,
+# bash would run its EXIT trap (unmount, detach) and exit at once while the
+# command it waits for still writes below a mount point; with one, bash waits
+# for that command to die first.
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
+
 log() { printf '%s: %s\n' "$STEMCELL_STAGE" "$*"; }
 fail() {
   printf '%s: ERROR: %s\n' "$STEMCELL_STAGE" "$*" >&2

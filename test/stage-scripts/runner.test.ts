@@ -45,6 +45,15 @@ function loopsBelow(dir: string): string[] {
   return out.split('\n').filter((l) => l.includes(dir));
 }
 
+/** Running, not a zombie waiting for PID 1 to reap it. */
+function alive(pid: number): boolean {
+  try {
+    return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 async function waitFor(file: string, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 200 && !fs.existsSync(file); i++) {
     if (child.exitCode !== null) throw new Error(`runner exited early with ${child.exitCode}`);
@@ -149,6 +158,27 @@ describe('interrupts', () => {
     expect(again.code).toBe(0);
     expect(mountsBelow(work)).toEqual([]);
     expect(loopsBelow(work)).toEqual([]);
+  });
+
+  it('unmounts only after the command the stage waits for has died', async () => {
+    const { work, collection } = workWith(['slow_writer_under_mount']);
+    const { child, done } = startRun(work, collection);
+    await waitFor(path.join(work, 'ready'), child);
+    child.kill('SIGTERM');
+    const { code } = await done;
+    expect(code).toBe(143);
+    expect(mountsBelow(work)).toEqual([]);
+    const writer = Number(fs.readFileSync(path.join(work, 'writer'), 'utf8'));
+    for (let i = 0; i < 100 && alive(writer); i++) await new Promise((r) => setTimeout(r, 50));
+    // The writer's last words went into the tmpfs, never into the directory below it.
+    expect(fs.readdirSync(path.join(work, 'mnt'))).toEqual([]);
+  });
+
+  it('stops what a stage left running before the next stage starts', () => {
+    const { work, collection } = workWith(['leave_straggler', 'ok_one']);
+    expect(run(work, collection).code).toBe(0);
+    const straggler = Number(fs.readFileSync(path.join(work, 'straggler'), 'utf8'));
+    expect(alive(straggler)).toBe(false);
   });
 
   it('leaves no half-written output', async () => {

@@ -26,6 +26,8 @@ function run(work: string, collection: string, ...extra: string[]) {
   const r = spawnSync('bash', [RUN, '--work', work, '--collection', collection, ...extra], {
     encoding: 'utf8',
     env: { ...process.env, STEMCELL_STAGES_PATH: FIXTURE_STAGES },
+    // A process left holding the runner's output would otherwise hang the suite.
+    timeout: 60_000,
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }

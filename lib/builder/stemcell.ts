@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { digestFile } from '../digests';
+import { digestFileOne } from '../digests';
 import { EnvironmentError, UsageError } from '../errors';
 import { diskIdentity, diskLayout } from '../stemcell/disk-layout';
 import { heavyManifest, renderManifest } from '../stemcell/manifest';
@@ -216,8 +216,9 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   makeDirectories(work);
   const osImageCopy = path.join(work, 'os-image.tgz');
   fs.copyFileSync(osImage, osImageCopy);
+  const vetted = await vetOsImage(osImageCopy, os, osImage);
   // The stemcell takes on the OS image's clock: same OS image, same bytes.
-  sourceDateEpoch ??= (await vetOsImage(osImageCopy, os, osImage)).newestMtime;
+  sourceDateEpoch ??= vetted.newestMtime;
 
   const outputDir = path.join(work, 'stemcell');
   const settings = stemcellStageSettings(def, version, aptStageSettings(apt, sourceDateEpoch), { osImage: osImageCopy, agentBinary: options.agentBinary, blobstoreClis: options.blobstoreClis ?? [], outputDir });
@@ -226,7 +227,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   const stages = await runCollection({ work, collectionFile, resumeFrom: options.resumeFrom, env: keptChroot(options.keepWork) });
 
   const image = path.join(outputDir, 'image');
-  const manifest = heavyManifest(def, { version, imageSha1: (await digestFile(image)).sha1 });
+  const manifest = heavyManifest(def, { version, imageSha1: await digestFileOne(image, 'sha1') });
   // The image's own dpkg database and copyright files, as package_list kept them; links stay inside.
   const sbom = sbomDocuments({
     os: def.os,
@@ -236,7 +237,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
     toolVersion: PROJECT_VERSION,
     packages: readSbomInput(new DirectoryView(path.join(outputDir, 'sbom-root'))),
   });
-  await writeTarball(
+  const written = await writeTarball(
     tarball,
     [
       { name: 'stemcell.MF', data: renderManifest(manifest) },
@@ -248,7 +249,7 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
     ],
     { pigz: true },
   );
-  const sha256 = async (file: string) => (await digestFile(file)).sha256;
+  const sha256 = (file: string) => digestFileOne(file, 'sha256');
   const pinned = pinnedAgent();
   const agent = options.agentBinary === undefined ? { version: pinned.version, sha256: pinned.sha256 } : { path: path.resolve(options.agentBinary), sha256: await sha256(options.agentBinary) };
   const record: StemcellBuildRecord = {
@@ -256,10 +257,10 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
     name: stemcellName(def),
     version,
     firmware: def.firmware,
-    output: { path: tarball, bytes: fs.statSync(tarball).size, sha256: await sha256(tarball) },
+    output: { path: tarball, ...written },
     inputs: {
       sourceDateEpoch,
-      osImage: { path: path.resolve(osImage), sha256: await sha256(osImageCopy) },
+      osImage: { path: path.resolve(osImage), sha256: vetted.sha256 },
       agent,
       blobstoreClis: await Promise.all((options.blobstoreClis ?? []).map(async (cli) => ({ path: path.resolve(cli), sha256: await sha256(cli) }))),
       projectVersion: PROJECT_VERSION,

@@ -5,6 +5,8 @@
  */
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DigestingStream } from '../digests';
 import { InvalidStemcellError } from '../errors';
 import { gunzip, readError } from '../tarball/gzip';
 import { entryBytes, readTar, TarEntry, TarRules } from '../tarball/reader';
@@ -45,18 +47,24 @@ export function osFromRelease(osRelease: string): string | undefined {
  * tarball that is no root file system, or one of another OS than `os`.
  * Returns the newest modification time of its entries: the OS image build
  * clamps every time to its SOURCE_DATE_EPOCH and touches files at its end, so
- * this is that epoch, which a stemcell built from it takes on.
+ * this is that epoch, which a stemcell built from it takes on; and the
+ * sha256 of the file.
  */
-export async function vetOsImage(file: string, os: string, name = file): Promise<{ newestMtime: number }> {
+export async function vetOsImage(file: string, os: string, name = file): Promise<{ newestMtime: number; sha256: string }> {
   const releases = new Map<string, string>();
   let found = false;
   let newestMtime = 0;
+  // The build record names the OS image by sha256: taken in this read, not a second one.
+  const digesting = new DigestingStream('sha256');
+  const reading = pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), digesting);
+  reading.catch(() => undefined);
   try {
-    for await (const entry of readOsImage(file, name)) {
+    for await (const entry of readOsImage(digesting, name)) {
       newestMtime = Math.max(newestMtime, entry.mtime);
       if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, (await entryBytes(entry)).toString('utf8'));
       if (entry.path === 'var/lib/dpkg/status') found = true;
     }
+    await reading;
   } catch (e) {
     throw readError(e, name);
   }
@@ -72,7 +80,7 @@ export async function vetOsImage(file: string, os: string, name = file): Promise
   if (newestMtime > Date.now() / 1000 + DAY_SECONDS) {
     throw new InvalidStemcellError(`${name} holds files dated ${new Date(newestMtime * 1000).toISOString().slice(0, 10)}, in the future; no OS image build writes that: build the OS image again`);
   }
-  return { newestMtime };
+  return { newestMtime, sha256: digesting.digest() };
 }
 
 const DAY_SECONDS = 86_400;

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
+import { DigestingStream } from '../digests';
 import { EnvironmentError } from '../errors';
 import { fsReason } from '../output';
 import { partialOutput } from '../scratch';
@@ -81,18 +82,28 @@ export function refuseExisting(file: string): void {
   if (fs.existsSync(file)) throw new EnvironmentError(`${file} already exists; remove it or write elsewhere`);
 }
 
+export interface WrittenTarball {
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
 /**
  * Write a deterministic gzip tarball to `outFile` under a partial name, then
  * link it into place: the file appears complete or not at all, whatever
  * stops the write (an error, a full disk, a signal), and an existing file is
- * never replaced.
+ * never replaced. Returns its size and sha256.
  */
-export async function writeTarball(outFile: string, files: readonly TarballFile[], options: WriteTarballOptions = {}): Promise<void> {
+export async function writeTarball(outFile: string, files: readonly TarballFile[], options: WriteTarballOptions = {}): Promise<WrittenTarball> {
   refuseExisting(outFile);
   const partial = partialOutput(outFile);
   try {
-    await writeTarballToStream(files, fs.createWriteStream(partial.path, { flags: 'wx', mode: 0o644 }), options);
+    // Hashed on the way to the disk: a build record needs the sha256, and the file is not read back for it.
+    const digesting = new DigestingStream('sha256');
+    const toFile = pipeline(digesting, fs.createWriteStream(partial.path, { flags: 'wx', mode: 0o644 }));
+    toFile.catch(() => undefined);
+    await Promise.all([writeTarballToStream(files, digesting, options), toFile]);
     await partial.commit();
+    return { bytes: digesting.bytes, sha256: digesting.digest() };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new EnvironmentError(`${outFile} already exists; remove it or write elsewhere`);

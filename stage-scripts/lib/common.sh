@@ -86,7 +86,9 @@ lock_package_cache() {
 # it when the build stops (for --resume-from) or its work directory is kept.
 CHROOT_IN_MEMORY=stemcell-chroot
 fresh_chroot() {
-  if ! dry_run && findmnt --list --noheadings --output TARGET | grep -q "^$CHROOT/"; then
+  # grep reads all of findmnt's output (no -q): under pipefail, a grep that
+  # quits early could kill findmnt with SIGPIPE and so turn "mounted" into "not".
+  if ! dry_run && findmnt --list --noheadings --output TARGET | grep "^$CHROOT/" >/dev/null; then
     fail "something is still mounted below $CHROOT; unmount it before starting again"
   fi
   if ! dry_run && mountpoint -q "$CHROOT"; then umount "$CHROOT"; fi
@@ -180,7 +182,7 @@ require_package() {
   local pkg
   for pkg in "$@"; do
     # shellcheck disable=SC2016 # dpkg-query's format, not a shell expansion
-    chroot_run dpkg-query --show --showformat='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+    chroot_run dpkg-query --show --showformat='${Status}' "$pkg" 2>/dev/null | grep 'install ok installed' >/dev/null ||
       fail "package $pkg is not installed; it belongs in the base_packages lists"
   done
 }

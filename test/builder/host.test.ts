@@ -35,7 +35,7 @@ interface ShNode {
  * script's own functions.
  */
 function hostCommands(script: string): { commands: Set<string>; functions: Set<string> } {
-  const r = spawnSync('shfmt', ['--tojson'], { input: fs.readFileSync(path.join(ROOT, script)), encoding: 'utf8' });
+  const r = spawnSync('shfmt', ['--tojson'], { input: fs.readFileSync(path.join(ROOT, script)), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`shfmt could not parse ${script}: ${r.stderr}`);
   const commands = new Set<string>();
   const functions = new Set<string>();

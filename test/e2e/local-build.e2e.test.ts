@@ -43,6 +43,11 @@ function stemcell(args: string[], logName: string): { code: number | null; out: 
   return { code: r.status, out: r.stdout, log: fs.readFileSync(logFile, 'utf8') };
 }
 
+/** Expect a command to have succeeded; when it did not, the failure shows the end of its log (the suite deletes the logs). */
+function expectSuccess(r: { code: number | null; log: string }): void {
+  if (r.code !== 0) throw new Error(`exited with ${r.code}; the end of its log:\n${r.log.split('\n').slice(-60).join('\n')}`);
+}
+
 function script(name: string, body: string): string {
   const file = path.join(ROOT, name);
   fs.writeFileSync(file, `#!/bin/sh\nset -e\n${body}\n`, { mode: 0o755 });
@@ -123,7 +128,7 @@ describe('debian-bookworm OS image', () => {
     const good = script('customize-good.sh', 'echo "acme agent v1" > /etc/acme-release\njq --version');
     const r = stemcell([...buildArgs, '--customize', good, '--resume-from', 'customize'], 'build-resumed');
     expect(r.log).toMatch(/jq-1\.6/);
-    expect(r.code).toBe(0);
+    expectSuccess(r);
     expect(r.out.trim()).toBe(OUT);
     const record = JSON.parse(fs.readFileSync(OUT.replace(/\.tgz$/, '.build.json'), 'utf8'));
     const status = Object.fromEntries(record.stages.map((s: { stage: string; status: string }) => [s.stage, s.status]));
@@ -140,7 +145,7 @@ describe('debian-bookworm OS image', () => {
   const buildAgain = (name: string, args: string[]) => {
     const out = path.join(ROOT, name);
     const r = stemcell(['build-os-image', '--os', 'debian-bookworm', '--work', path.join(ROOT, `work-${name}`), '--out', out, ...args], `build-${name}`);
-    expect(r.code).toBe(0);
+    expectSuccess(r);
     const tarball = path.join(out, 'bosh-debian-bookworm-os-image.tgz');
     return { tarball, record: JSON.parse(fs.readFileSync(tarball.replace(/\.tgz$/, '.build.json'), 'utf8')) };
   };
@@ -165,7 +170,7 @@ describe('debian-bookworm OS image', () => {
   it('names the one extra package of a build that adds it, and nothing else that a package does not explain', () => {
     const more = buildAgain('one-more-package', [...sameInputs(), '--extra-packages', 'tree']);
     const r = stemcell(['diff', '--json', OUT, more.tarball], 'diff-one-more');
-    expect(r.code).toBe(0);
+    expectSuccess(r);
     const diff = JSON.parse(r.out);
     expect(diff.packages.added.map((p: { name: string }) => p.name)).toEqual(['tree']);
     expect(diff.packages).toMatchObject({ removed: [], upgraded: [], downgraded: [] });
@@ -264,7 +269,7 @@ describe('stemcells from that OS image', () => {
 
   it('builds the AWS stemcell: manifest, files, image holding exactly root.img', async () => {
     const r = build('aws', '--keep-work');
-    expect(r.code).toBe(0);
+    expectSuccess(r);
     const tarball = tarballIn('aws');
     expect(path.basename(tarball)).toBe('bosh-stemcell-1.10-aws-xen-hvm-debian-bookworm-go_agent.tgz');
     const contents = await readStemcellTarball(tarball);
@@ -295,7 +300,7 @@ describe('stemcells from that OS image', () => {
     const report = JSON.parse(r.out);
     expect(report.results.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
     expect(report.results.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['boot.grub-cfg-mode', 'boot.kernel-args', 'agent.settings']));
-    expect(r.code).toBe(0);
+    expectSuccess(r);
     expect(mountsBelow('/var/tmp')).toEqual([]);
   });
 
@@ -314,7 +319,7 @@ describe('stemcells from that OS image', () => {
   });
 
   it('rebuilds the AWS stemcell byte for byte from the same OS image', () => {
-    expect(build('aws-rebuilt').code).toBe(0);
+    expectSuccess(build('aws-rebuilt'));
     const sha256 = (file: string) => spawnSync('sha256sum', [file], { encoding: 'utf8' }).stdout.split(' ')[0];
     expect(sha256(tarballIn('aws-rebuilt'))).toBe(sha256(tarballIn('aws')));
   });
@@ -329,7 +334,7 @@ describe('stemcells from that OS image', () => {
     const report = JSON.parse(r.out);
     expect(report.results.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
     expect(report.results.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining(['boot.kernel-installed', 'agent.settings']));
-    expect(r.code).toBe(0);
+    expectSuccess(r);
     fs.rmSync(dir, { recursive: true });
   });
 
@@ -368,7 +373,7 @@ describe('stemcells from that OS image', () => {
     expect(loopDevicesBelow(scratch!)).not.toEqual([]);
     // The next command that makes scratch space sweeps what the dead one left.
     const again = stemcell(['check', tarballIn('aws')], 'check-after-kill');
-    expect(again.code).toBe(0);
+    expectSuccess(again);
     expect(fs.existsSync(scratch!)).toBe(false);
     expectNoScratch();
   });
@@ -395,7 +400,7 @@ describe('stemcells from that OS image', () => {
   });
 
   it('builds and boots the OpenStack stemcell (qcow2)', async () => {
-    expect(build('openstack', '--infrastructure', 'openstack').code).toBe(0);
+    expectSuccess(build('openstack', '--infrastructure', 'openstack'));
     const contents = await readStemcellTarball(tarballIn('openstack'));
     expect(contents.manifest).toMatchObject({ name: 'bosh-openstack-kvm-debian-bookworm-go_agent', stemcell_formats: ['openstack-qcow2'] });
     const { code, result } = bootTest(tarballIn('openstack'));
@@ -404,7 +409,7 @@ describe('stemcells from that OS image', () => {
   });
 
   it('builds and boots an EFI image (GPT, ESP, OVMF)', async () => {
-    expect(build('efi', '--firmware', 'efi').code).toBe(0);
+    expectSuccess(build('efi', '--firmware', 'efi'));
     const contents = await readStemcellTarball(tarballIn('efi'));
     expect(contents.manifest.cloud_properties?.boot_mode).toBe('uefi-preferred');
     const { code, result } = bootTest(tarballIn('efi'));
@@ -461,7 +466,7 @@ describe('stemcells from that OS image', () => {
   });
 
   it('builds the vSphere stemcell: an OVF that references its streamOptimized VMDK with the right size', async () => {
-    expect(build('vsphere', '--infrastructure', 'vsphere').code).toBe(0);
+    expectSuccess(build('vsphere', '--infrastructure', 'vsphere'));
     const dir = fs.mkdtempSync(path.join(ROOT, 'ova-'));
     const contents = await readStemcellTarball(tarballIn('vsphere'), { extractTo: dir });
     expect(contents.manifest).toMatchObject({ name: 'bosh-vsphere-esxi-debian-bookworm-go_agent', stemcell_formats: ['vsphere-ova'] });

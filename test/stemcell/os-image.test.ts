@@ -1,5 +1,6 @@
 /** Vetting an OS image before a stemcell build unpacks it, and the time the stemcell takes on. */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -17,9 +18,19 @@ function osImage(mtime: string): string {
   return file;
 }
 
+const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
 describe('vetOsImage', () => {
   it("gives the newest time of the image's files: the OS image build's clock, which the stemcell takes on", async () => {
-    expect(await vetOsImage(osImage('@1795227046'), 'debian-bookworm')).toEqual({ newestMtime: 1_795_227_046 });
+    const file = osImage('@1795227046');
+    expect(await vetOsImage(file, 'debian-bookworm')).toEqual({ newestMtime: 1_795_227_046, sha256: sha256(file) });
+  });
+
+  it('digests the whole file, a trailer past the tar stream included', async () => {
+    const file = osImage('@1795227046');
+    // A second gzip member after the first: gunzip reads on, so the digest must cover it.
+    fs.appendFileSync(file, gzipSync(Buffer.alloc(10240)));
+    expect((await vetOsImage(file, 'debian-bookworm')).sha256).toBe(sha256(file));
   });
 
   it('refuses an OS image with files from the future, before any stage runs', async () => {

@@ -89,9 +89,11 @@ describe('writing', () => {
 
   it('gives the same bytes with pigz on every core as with one', async () => {
     const files = [{ name: 'stemcell.MF', data: 'x' }, { name: 'image', data: Buffer.alloc(3 * 2 ** 20, 7) }];
-    await writeTarball(path.join(dir, 'pigz-a.tgz'), files, { pigz: true });
+    const written = await writeTarball(path.join(dir, 'pigz-a.tgz'), files, { pigz: true });
     await writeTarball(path.join(dir, 'pigz-b.tgz'), files, { pigz: true });
     expect(sha256(path.join(dir, 'pigz-a.tgz'))).toBe(sha256(path.join(dir, 'pigz-b.tgz')));
+    // What it reports is what it wrote.
+    expect(written).toEqual({ bytes: fs.statSync(path.join(dir, 'pigz-a.tgz')).size, sha256: sha256(path.join(dir, 'pigz-a.tgz')) });
     const contents = await readStemcellTarball(path.join(dir, 'pigz-a.tgz')).catch((e: Error) => e);
     expect((contents as Error).message).toMatch(/stemcell.MF: expected a YAML mapping/);
     const bytes = fs.readFileSync(path.join(dir, 'pigz-a.tgz'));

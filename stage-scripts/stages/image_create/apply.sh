@@ -90,7 +90,7 @@ write_bios_boot_code() {
   dd if="$boot/bios-boot.img" of="$disk" bs=512 skip=1 seek=1 count="$gap_sectors" conv=notrunc status=none
 }
 
-if ! dry_run && findmnt --list --noheadings --output TARGET | grep -q "^$CHROOT/"; then
+if ! dry_run && findmnt --list --noheadings --output TARGET | grep "^$CHROOT/" >/dev/null; then
   fail "something is still mounted below $CHROOT; it would end up in the image"
 fi
 rm -rf "$disk_dir"

@@ -17,8 +17,12 @@ compress() { pigz --no-name -4 --processes "$(nproc)"; }
 # qemu-img gives a VMDK a random content id (CID) in its descriptor; the
 # build gives it one from the root's UUID, so a rebuild has the same bytes.
 fix_vmdk_cid() {
-  local vmdk="$1" at
-  at="$(head -c 65536 "$vmdk" | grep --byte-offset --only-matching --text --max-count=1 '^CID=[0-9a-f]\{8\}' | cut -d: -f1 | head -n 1)"
+  local vmdk="$1" descriptor="$1.descriptor" at
+  # From a file, not a pipe: a grep that stops at its first match would kill
+  # a head still writing into the pipe, and pipefail would fail the stage.
+  head -c 65536 "$vmdk" >"$descriptor"
+  at="$(grep --byte-offset --only-matching --text --max-count=1 '^CID=[0-9a-f]\{8\}' "$descriptor" | cut -d: -f1)" || at=""
+  rm -f "$descriptor"
   [[ -n "$at" ]] || fail "no CID in the descriptor of $vmdk"
   printf 'CID=%s' "${STEMCELL_ROOT_FS_UUID:0:8}" | dd of="$vmdk" bs=1 seek="$at" conv=notrunc status=none
 }

@@ -7,7 +7,7 @@
 source "$STEMCELL_LIB/common.sh"
 
 [[ -n "$STEMCELL_OS_IMAGE_OUT" ]] || fail "STEMCELL_OS_IMAGE_OUT is not set"
-if findmnt --list --noheadings --output TARGET | grep -q "^$CHROOT/"; then
+if findmnt --list --noheadings --output TARGET | grep "^$CHROOT/" >/dev/null; then
   fail "something is still mounted below $CHROOT; it would end up in the image"
 fi
 # shellcheck disable=SC2016 # dpkg-query's format, not a shell expansion

@@ -4,6 +4,7 @@
  * reported (the CLI maps them to exit codes in lib/cli/exit-codes.ts, the
  * Lambdas return them by name).
  */
+import { types } from 'node:util';
 
 /** A stemcell, OS image, manifest or tarball that must be refused. */
 export class InvalidStemcellError extends Error {
@@ -74,7 +75,8 @@ const SYSTEM_ERRORS: Readonly<Record<string, string>> = {
 /** An error of a system call, with its errno code. */
 export function isSystemError(error: unknown): error is NodeJS.ErrnoException {
   const e = error as NodeJS.ErrnoException;
-  return e instanceof Error && typeof e.code === 'string' && e.code in SYSTEM_ERRORS;
+  // isNativeError: also an error made in another realm (a vm context, as under jest).
+  return (e instanceof Error || types.isNativeError(e)) && typeof e.code === 'string' && e.code in SYSTEM_ERRORS;
 }
 
 /** What a system call's error means, in words (`no space left on the device`). */

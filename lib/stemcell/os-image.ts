@@ -3,6 +3,7 @@
  * gzip tar (docs/formats.md). Their name, the rules the one tar reader applies
  * to them, and the check a stemcell build makes before GNU tar unpacks one.
  */
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -41,6 +42,26 @@ export function osFromRelease(osRelease: string): string | undefined {
   return id && codename ? `${id}-${codename}` : undefined;
 }
 
+export interface VetOptions {
+  /**
+   * Also write the decompressed tar here, as it is read: GNU tar then unpacks
+   * exactly the bytes the reader vetted, and does not decompress them again.
+   * Removed when the OS image is refused.
+   * @default - nothing is written
+   */
+  readonly tarTo?: string;
+}
+
+/** The chunks of `source`, each also written to `out` (waiting when it is behind). */
+async function* copiedTo(source: AsyncIterable<Buffer>, out: fs.WriteStream): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    if (out.errored) throw out.errored;
+    // once() rejects when the stream fails while it waits.
+    if (!out.write(chunk)) await once(out, 'drain');
+    yield chunk;
+  }
+}
+
 /**
  * Read a whole OS image with the reader's rules, so that GNU tar may unpack it
  * afterwards: nothing in it can be written outside the target. Also refuses a
@@ -50,7 +71,25 @@ export function osFromRelease(osRelease: string): string | undefined {
  * this is that epoch, which a stemcell built from it takes on; and the
  * sha256 of the file.
  */
-export async function vetOsImage(file: string, os: string, name = file): Promise<{ newestMtime: number; sha256: string }> {
+export async function vetOsImage(file: string, os: string, name = file, options: VetOptions = {}): Promise<{ newestMtime: number; sha256: string }> {
+  if (options.tarTo === undefined) return vet(file, os, name);
+  const tar = fs.createWriteStream(options.tarTo, { mode: 0o600 });
+  const closed = once(tar, 'close');
+  closed.catch(() => undefined);
+  try {
+    const vetted = await vet(file, os, name, tar);
+    tar.end();
+    await closed;
+    return vetted;
+  } catch (e) {
+    tar.destroy();
+    await closed.catch(() => undefined);
+    fs.rmSync(options.tarTo, { force: true });
+    throw readError(e, name);
+  }
+}
+
+async function vet(file: string, os: string, name: string, tar?: fs.WriteStream): Promise<{ newestMtime: number; sha256: string }> {
   const releases = new Map<string, string>();
   let found = false;
   let newestMtime = 0;
@@ -59,7 +98,8 @@ export async function vetOsImage(file: string, os: string, name = file): Promise
   const reading = pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), digesting);
   reading.catch(() => undefined);
   try {
-    for await (const entry of readOsImage(digesting, name)) {
+    const plain = gunzip(digesting, name);
+    for await (const entry of readTar(tar ? copiedTo(plain, tar) : plain, osImageRules(name))) {
       newestMtime = Math.max(newestMtime, entry.mtime);
       if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, (await entryBytes(entry)).toString('utf8'));
       if (entry.path === 'var/lib/dpkg/status') found = true;

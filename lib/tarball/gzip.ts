@@ -70,7 +70,7 @@ export async function* gunzip(source: Readable | AsyncIterable<Uint8Array>, what
 }
 
 export interface GzipOptions {
-  /** 1 (fast) to 9 (small). @default 6 */
+  /** 0 (stored: gzip framing only, for content compressed already), 1 (fast) to 9 (small). @default 6 */
   readonly level?: number;
   /**
    * Compress with pigz on every core instead of Node's zlib. pigz output does

@@ -286,6 +286,11 @@ describe('stemcells from that OS image', () => {
     expect(record).toMatchObject({ kind: 'stemcell', name: 'bosh-aws-xen-hvm-debian-bookworm-go_agent', version: '1.10', output: { sha256: sha256(tarball) } });
     expect(record.inputs).toMatchObject({ sourceDateEpoch: osImageRecord.inputs.sourceDateEpoch, osImage: { sha256: osImageRecord.output.sha256 }, agent: { sha256: sha256(AGENT) } });
 
+    // The initramfs is zstd, as initramfs.conf asks (gzip is mkinitramfs's fallback when the command is missing).
+    const boot = path.join(ROOT, 'work-aws', 'chroot', 'boot');
+    const initrd = fs.readdirSync(boot).find((f) => f.startsWith('initrd.img-'))!;
+    expect(fs.readFileSync(path.join(boot, initrd)).subarray(0, 4).toString('hex')).toBe('28b52ffd');
+
     const dir = fs.mkdtempSync(path.join(ROOT, 'aws-image-'));
     await readStemcellTarball(tarball, { extractTo: dir });
     const listing = spawnSync('tar', ['-tzvf', path.join(dir, 'image')], { encoding: 'utf8' }).stdout.trim().split('\n');

@@ -56,7 +56,9 @@ describe('kernel stage', () => {
     ['debian-bookworm', 'openstack', 'linux-image-cloud-amd64'],
   ])('%s on %s installs %s with its initramfs', (os, infrastructure, kernel) => {
     const { commands, read } = dryRun('kernel', os, { proxy: 'http://proxy.internal:3128' }, stemcellVars(infrastructure, os));
-    expect(commands.at(-1)).toMatch(new RegExp(`install ${kernel} initramfs-tools$`));
+    expect(commands.at(-1)).toMatch(new RegExp(`install ${kernel} initramfs-tools zstd$`));
+    // zstd is what initramfs.conf asks for; without the command mkinitramfs falls back to gzip.
+    expect(read('etc/initramfs-tools/conf.d/compress')).toMatch(/^COMPRESS=zstd\nCOMPRESSLEVEL=3\n/m);
     expect(read('etc/apt/apt.conf.d/90stemcell-build')).toContain('Acquire::http::Proxy "http://proxy.internal:3128";');
   });
 });

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { EnvironmentError } from '../../lib/errors';
 import { vetOsImage } from '../../lib/stemcell/os-image';
 import { writeRoot } from '../helpers/root-fs';
 import { tempDir } from '../helpers/stemcells';
@@ -31,6 +32,30 @@ describe('vetOsImage', () => {
     // A second gzip member after the first: gunzip reads on, so the digest must cover it.
     fs.appendFileSync(file, gzipSync(Buffer.alloc(10240)));
     expect((await vetOsImage(file, 'debian-bookworm')).sha256).toBe(sha256(file));
+  });
+
+  it('writes the tar it vetted, decompressed, for GNU tar to unpack', async () => {
+    const file = osImage('@1795227046');
+    const tar = path.join(path.dirname(file), 'os-image.tar');
+    await vetOsImage(file, 'debian-bookworm', file, { tarTo: tar });
+    expect(fs.readFileSync(tar).equals(gunzipSync(fs.readFileSync(file)))).toBe(true);
+  });
+
+  it.each([
+    ['another OS', (file: string) => file, 'ubuntu-noble', /is an OS image of debian-bookworm, not ubuntu-noble/],
+    ['a truncated file', (file: string) => (fs.truncateSync(file, 300), file), 'debian-bookworm', /corrupt or truncated gzip data/],
+  ])('leaves no tar behind when it refuses %s', async (_what, spoil, os, message) => {
+    const file = spoil(osImage('@1795227046'));
+    const tar = path.join(path.dirname(file), 'os-image.tar');
+    await expect(vetOsImage(file, os, file, { tarTo: tar })).rejects.toThrow(message);
+    expect(fs.existsSync(tar)).toBe(false);
+  });
+
+  it('names the tar it cannot write, as a fault of the machine', async () => {
+    const file = osImage('@1795227046');
+    const error = await vetOsImage(file, 'debian-bookworm', file, { tarTo: '/nonexistent/os-image.tar' }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect((error as Error).message).toMatch(/^\/nonexistent\/os-image.tar: /);
   });
 
   it('refuses an OS image with files from the future, before any stage runs', async () => {

@@ -136,10 +136,16 @@ function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A key in a dotted path: plain keys as they are, any other quoted (`["a.b"]`), so that two paths never read alike. */
+function pathSegment(prefix: string, key: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(key)) return `${prefix}[${JSON.stringify(key)}]`;
+  return prefix === '' ? key : `${prefix}.${key}`;
+}
+
 /** Leaves of a parsed manifest by dotted path; lists are leaves, compared whole; an empty mapping holds nothing. */
 function flatten(value: unknown, prefix: string, out: Map<string, unknown>): Map<string, unknown> {
   if (isMapping(value)) {
-    for (const [key, child] of Object.entries(value)) flatten(child, prefix === '' ? key : `${prefix}.${key}`, out);
+    for (const [key, child] of Object.entries(value)) flatten(child, pathSegment(prefix, key), out);
   } else {
     out.set(prefix, value);
   }

@@ -30,6 +30,16 @@ describe('diffManifests', () => {
     expect(diffManifests(m, structuredClone(m))).toEqual([]);
     expect(diffManifests(m, { name: 'n', version: '1', cloud_properties: {} })).toEqual([{ field: 'cloud_properties.boot_mode', from: 'uefi-preferred', to: undefined }]);
   });
+
+  it('never reports two fields under one name: a key with a dot is quoted', () => {
+    const nested = { cloud_properties: { disk: 5120 } };
+    const dotted = { 'cloud_properties.disk': 5120 };
+    expect(diffManifests(nested, dotted)).toEqual([
+      { field: 'cloud_properties.disk', from: 5120, to: undefined },
+      { field: '["cloud_properties.disk"]', from: undefined, to: 5120 },
+    ]);
+    expect(diffManifests({ a: { 'b c': 1 } }, { a: { 'b c': 2 } })).toEqual([{ field: 'a["b c"]', from: 1, to: 2 }]);
+  });
 });
 
 describe('diffPackages', () => {

@@ -91,15 +91,18 @@ export async function runCollection(options: RunCollectionOptions): Promise<Stag
       child.on('exit', (code, signal) => resolve({ exitCode: code, killedBy: signal }));
     });
     const stages = readReport(options.work);
-    if (exitCode === 0) return stages;
+    // A signal that came as the last stage finished still stops the build.
+    if (exitCode === 0 && !received) return stages;
     // Killed from outside (the OOM killer, kill -9): it could release nothing.
     if (killedBy && !received) throw new FailedError(`the stage runner was killed by ${killedBy}; mounts and loop devices below ${options.work} may be left: rerun the same command with --resume-from to carry on (it releases them first)`);
     const stopped = stages.find((s) => s.status === 'failed' || s.status === 'interrupted');
     if (exitCode === 130 || exitCode === 143 || received) {
       const signal = received ?? (exitCode === 130 ? 'SIGINT' : 'SIGTERM');
+      // Every stage done: resuming from the last one finishes the job.
+      const resume = stopped?.stage ?? (exitCode === 0 ? stages.at(-1)?.stage : undefined);
       throw new InterruptedError(
         signal,
-        `interrupted (${signal})${stopped ? ` during stage ${stopped.stage}` : ''}; mounts and loop devices are released and the work directory ${options.work} is kept${stopped ? `: run the same command with --resume-from ${stopped.stage} to carry on` : ''}`,
+        `interrupted (${signal})${stopped ? ` during stage ${stopped.stage}` : exitCode === 0 ? ' after the last stage' : ''}; mounts and loop devices are released and the work directory ${options.work} is kept${resume ? `: run the same command with --resume-from ${resume} to carry on` : ''}`,
       );
     }
     throw new StageFailedError(stopped?.stage, options.work, stages);

@@ -216,6 +216,12 @@ export async function buildStemcell(options: BuildStemcellOptions): Promise<Stem
   makeDirectories(work);
   const osImageTar = path.join(work, 'os-image.tar');
   const vetted = await vetOsImage(osImage, os, osImage, { tarTo: osImageTar });
+  // A resumed build goes on with the chroot of the OS image it started from; the record must name that one.
+  const startedFrom = path.join(work, 'os-image.sha256');
+  if (options.resumeFrom !== undefined && fs.existsSync(startedFrom) && fs.readFileSync(startedFrom, 'utf8').trim() !== vetted.sha256) {
+    throw new UsageError(`the build in ${work} started from another OS image than ${osImage} (its sha256 differs); resume with that OS image, or start again without --resume-from`);
+  }
+  fs.writeFileSync(startedFrom, `${vetted.sha256}\n`);
   // The stemcell takes on the OS image's clock: same OS image, same bytes.
   sourceDateEpoch ??= vetted.newestMtime;
 

@@ -3,12 +3,12 @@
  * gzip tar (docs/formats.md). Their name, the rules the one tar reader applies
  * to them, and the check a stemcell build makes before GNU tar unpacks one.
  */
+import { createHash, Hash } from 'node:crypto';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { DigestingStream } from '../digests';
-import { InvalidStemcellError } from '../errors';
+import { EnvironmentError, InvalidStemcellError, isSystemError, systemErrorReason } from '../errors';
+import { onExit } from '../scratch';
 import { gunzip, readError } from '../tarball/gzip';
 import { entryBytes, readTar, TarEntry, TarRules } from '../tarball/reader';
 
@@ -72,39 +72,68 @@ async function* copiedTo(source: AsyncIterable<Buffer>, out: fs.WriteStream): As
  * sha256 of the file.
  */
 export async function vetOsImage(file: string, os: string, name = file, options: VetOptions = {}): Promise<{ newestMtime: number; sha256: string }> {
-  if (options.tarTo === undefined) return vet(file, os, name);
-  const tar = fs.createWriteStream(options.tarTo, { mode: 0o600 });
+  const tarTo = options.tarTo;
+  if (tarTo === undefined) return vet(file, os, name);
+  fs.rmSync(tarTo, { force: true });
+  const partial = `${tarTo}.partial`;
+  // A signal ends the process without unwinding this function: the half-written tar goes then too.
+  const release = onExit(`the unpacked OS image ${partial}`, () => fs.rmSync(partial, { force: true }));
+  const tar = fs.createWriteStream(partial, { mode: 0o600 });
   const closed = once(tar, 'close');
   closed.catch(() => undefined);
   try {
     const vetted = await vet(file, os, name, tar);
     tar.end();
     await closed;
+    fs.renameSync(partial, tarTo);
     return vetted;
   } catch (e) {
     tar.destroy();
     await closed.catch(() => undefined);
-    fs.rmSync(options.tarTo, { force: true });
+    // The write failed (a full work directory): name the file being written, not the OS image.
+    if (tar.errored !== null && isSystemError(tar.errored)) throw new EnvironmentError(`cannot write ${tarTo}: ${systemErrorReason(tar.errored)}`);
     throw readError(e, name);
+  } finally {
+    release();
   }
+}
+
+/** Whatever a source yields, hashed on the way; `rest` hashes what the consumer left unread, up to the end of the file. */
+function hashedFile(file: string, hash: Hash): { chunks: AsyncGenerator<Buffer>; rest: () => Promise<void> } {
+  let offset = 0;
+  let ended = false;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+      hash.update(chunk as Buffer);
+      offset += (chunk as Buffer).length;
+      yield chunk as Buffer;
+    }
+    ended = true;
+  }
+  const rest = async (): Promise<void> => {
+    if (ended) return;
+    for await (const chunk of fs.createReadStream(file, { start: offset, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  };
+  return { chunks: chunks(), rest };
 }
 
 async function vet(file: string, os: string, name: string, tar?: fs.WriteStream): Promise<{ newestMtime: number; sha256: string }> {
   const releases = new Map<string, string>();
   let found = false;
   let newestMtime = 0;
-  // The build record names the OS image by sha256: taken in this read, not a second one.
-  const digesting = new DigestingStream('sha256');
-  const reading = pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), digesting);
-  reading.catch(() => undefined);
+  // The build record names the OS image by sha256: taken in this read, not a second one. gzip
+  // may end before the file does (zero bytes after it, which gzip -t accepts too): the digest
+  // still covers the whole file.
+  const hash = createHash('sha256');
+  const source = hashedFile(file, hash);
   try {
-    const plain = gunzip(digesting, name);
+    const plain = gunzip(source.chunks, name);
     for await (const entry of readTar(tar ? copiedTo(plain, tar) : plain, osImageRules(name))) {
       newestMtime = Math.max(newestMtime, entry.mtime);
       if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, (await entryBytes(entry)).toString('utf8'));
       if (entry.path === 'var/lib/dpkg/status') found = true;
     }
-    await reading;
+    await source.rest();
   } catch (e) {
     throw readError(e, name);
   }
@@ -120,7 +149,7 @@ async function vet(file: string, os: string, name: string, tar?: fs.WriteStream)
   if (newestMtime > Date.now() / 1000 + DAY_SECONDS) {
     throw new InvalidStemcellError(`${name} holds files dated ${new Date(newestMtime * 1000).toISOString().slice(0, 10)}, in the future; no OS image build writes that: build the OS image again`);
   }
-  return { newestMtime, sha256: digesting.digest() };
+  return { newestMtime, sha256: hash.digest('hex') };
 }
 
 const DAY_SECONDS = 86_400;

@@ -20,7 +20,7 @@
  * Downloads go to the default package cache, so later builds in the same CI
  * run (and the benchmark) start warm.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TarballView } from '../../lib/check/fs-view';
@@ -401,6 +401,17 @@ describe('stemcells from that OS image', () => {
     expect(code).toBe(143);
     expect(log).toMatch(/interrupted \(SIGTERM\) during stage bootloader/);
     expectNothingHeldBelow(work);
+    // A resume goes on with the chroot of the OS image the build started from: another one (here the same tar, gzipped again) is refused.
+    const other = path.join(ROOT, 'other-os-image.tgz');
+    execFileSync('bash', ['-c', `zcat "$1" | gzip -1 >"$2"`, 'regzip', OUT, other]);
+    const refused = stemcell(['build', '--os-image', other, '--agent-binary', AGENT, '--version', '1.10', '--out', path.join(STEMCELLS, 'aws-again'), '--work', work, '--resume-from', 'bootloader'], 'build-other-os-image');
+    expect(refused.code).toBe(2);
+    expect(refused.log).toMatch(/started from another OS image than .*other-os-image\.tgz \(its sha256 differs\); resume with that OS image, or start again without --resume-from/);
+    fs.rmSync(other);
+    // Resumed from a chroot saved on disk, the build still gives the same bytes as one straight through.
+    expectSuccess(stemcell(['build', '--os-image', OUT, '--agent-binary', AGENT, '--version', '1.10', '--out', path.join(STEMCELLS, 'aws-again'), '--work', work, '--resume-from', 'bootloader'], 'build-aws-again'));
+    const sha256 = (file: string) => spawnSync('sha256sum', [file], { encoding: 'utf8' }).stdout.split(' ')[0];
+    expect(sha256(tarballIn('aws-again'))).toBe(sha256(tarballIn('aws')));
     fs.rmSync(work, { recursive: true, force: true });
   });
 

@@ -6,6 +6,7 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { runCollection } from '../../lib/builder/stage-runner';
 import { requireRootForSuite } from '../helpers/root';
 import { tempDir } from '../helpers/stemcells';
 
@@ -191,6 +192,19 @@ describe('interrupts', () => {
     child.kill('SIGTERM');
     await done;
     expect(fs.readdirSync(work).filter((f) => f.startsWith('output'))).toEqual([]);
+  });
+});
+
+describe('runCollection', () => {
+  it('stops the build for a signal that comes after the last stage finished', async () => {
+    const { work, collection } = workWith(['ok_one']);
+    const running = runCollection({ work, collectionFile: collection, env: { STEMCELL_STAGES_PATH: FIXTURE_STAGES } });
+    running.catch(() => undefined);
+    const completed = path.join(work, 'completed');
+    for (let i = 0; i < 200 && !(fs.existsSync(completed) && fs.readFileSync(completed, 'utf8').includes('ok_one')); i++) await new Promise((r) => setTimeout(r, 10));
+    // As Ctrl-C would: run.sh has no stage left to stop and exits 0 (or has already).
+    process.emit('SIGINT');
+    await expect(running).rejects.toThrow('interrupted (SIGINT) after the last stage; mounts and loop devices are released and the work directory ' + work + ' is kept: run the same command with --resume-from ok_one to carry on');
   });
 });
 

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { EnvironmentError } from '../../lib/errors';
+import { pendingReleases } from '../../lib/scratch';
 import { vetOsImage } from '../../lib/stemcell/os-image';
 import { writeRoot } from '../helpers/root-fs';
 import { tempDir } from '../helpers/stemcells';
@@ -55,7 +56,24 @@ describe('vetOsImage', () => {
     const file = osImage('@1795227046');
     const error = await vetOsImage(file, 'debian-bookworm', file, { tarTo: '/nonexistent/os-image.tar' }).catch((e: Error) => e);
     expect(error).toBeInstanceOf(EnvironmentError);
-    expect((error as Error).message).toMatch(/^\/nonexistent\/os-image.tar: /);
+    expect((error as Error).message).toBe('cannot write /nonexistent/os-image.tar: no such file or directory');
+  });
+
+  it('accepts zero bytes after the gzip stream, as gzip -t does, and digests them too', async () => {
+    const file = osImage('@1795227046');
+    fs.appendFileSync(file, Buffer.alloc(1024));
+    const tar = path.join(path.dirname(file), 'os-image.tar');
+    expect(await vetOsImage(file, 'debian-bookworm', file, { tarTo: tar })).toEqual({ newestMtime: 1_795_227_046, sha256: sha256(file) });
+    expect(fs.existsSync(`${tar}.partial`)).toBe(false);
+  });
+
+  it('leaves the half-written tar to the exit handlers while it reads, and takes it back after', async () => {
+    const file = osImage('@1795227046');
+    const tar = path.join(path.dirname(file), 'os-image.tar');
+    const vetting = vetOsImage(file, 'debian-bookworm', file, { tarTo: tar });
+    expect(pendingReleases()).toContain(`the unpacked OS image ${tar}.partial`);
+    await vetting;
+    expect(pendingReleases()).not.toContain(`the unpacked OS image ${tar}.partial`);
   });
 
   it('refuses an OS image with files from the future, before any stage runs', async () => {

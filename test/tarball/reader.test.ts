@@ -128,6 +128,17 @@ describe('what GNU tar writes', () => {
     for await (const e of readTar(gunzip(chunks(bytes), 'test.tgz'), flat)) seen.push(`${e.path}:${e.size}`);
     expect(seen).toEqual(['a:5000', 'b:6']);
   });
+
+  it('reads past zero bytes after the gzip stream, as gzip -t does, and refuses other trailing bytes', async () => {
+    const bytes = tgz(archive(entry({ name: 'a' }, 'x'.repeat(5000))));
+    const names = async (input: Buffer) => {
+      const seen: string[] = [];
+      for await (const e of readTar(gunzip(chunks(input), 'test.tgz'), flat)) seen.push(e.path);
+      return seen;
+    };
+    expect(await names(Buffer.concat([bytes, Buffer.alloc(4096)]))).toEqual(['a']);
+    await expect(names(Buffer.concat([bytes, Buffer.from('trailing garbage')]))).rejects.toThrow(InvalidStemcellError);
+  });
 });
 
 describe('hostile archives', () => {

@@ -44,6 +44,31 @@ export async function digestFileOne(file: fs.PathLike, algorithm: OneDigest): Pr
   return hash.digest('hex');
 }
 
+/**
+ * A file's chunks for a consumer to read, digested on the way, so that a file
+ * read anyway is not read a second time to be hashed. `digest` hashes what the
+ * consumer left unread (it may stop before the end) and gives the digest of
+ * the whole file.
+ */
+export function readDigesting(file: fs.PathLike, algorithm: OneDigest): { chunks: AsyncGenerator<Buffer>; digest: () => Promise<string> } {
+  const hash = createHash(algorithm);
+  let offset = 0;
+  let ended = false;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+      hash.update(chunk as Buffer);
+      offset += (chunk as Buffer).length;
+      yield chunk as Buffer;
+    }
+    ended = true;
+  }
+  const digest = async (): Promise<string> => {
+    if (!ended) for await (const chunk of fs.createReadStream(file, { start: offset, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  };
+  return { chunks: chunks(), digest };
+}
+
 /** One digest of bytes in memory. */
 export function digestOf(data: Uint8Array | string, algorithm: OneDigest = 'sha256', encoding: 'hex' | 'base64' = 'hex'): string {
   return createHash(algorithm).update(data).digest(encoding);

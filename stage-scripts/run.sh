@@ -143,7 +143,8 @@ release_system_resources() {
   while read -r mountpoint; do
     [[ -n "$mountpoint" ]] || continue
     # Deepest first: what is mounted inside the chroot goes before the chroot itself.
-    if [[ "$mountpoint" == "$WORK/chroot" && "$(findmnt --noheadings --output SOURCE --mountpoint "$mountpoint")" == stemcell-chroot ]]; then
+    # A tmpfs there is the chroot in memory (common.sh fresh_chroot).
+    if [[ "$mountpoint" == "$WORK/chroot" && "$(findmnt --noheadings --output FSTYPE --mountpoint "$mountpoint")" == tmpfs ]]; then
       in_memory=1
       continue
     fi
@@ -190,8 +191,6 @@ on_signal() {
   INTERRUPTED="$1"
   if [[ -n "$CURRENT_PID" ]]; then kill -TERM -- "-$CURRENT_PID" 2>/dev/null || true; fi
 }
-# Nothing a stage started outlives it: a process left in its group could still
-# write below a mount point that is about to go, or hold it busy.
 # A member of process group $1 that is not a zombie (a zombie holds nothing,
 # and PID 1 in a container may be slow to reap it).
 group_alive() {
@@ -203,21 +202,26 @@ group_alive() {
   done
   return 1
 }
+
+# signal_group_until_gone GROUP SIGNAL: send it, then wait up to 10 s.
+signal_group_until_gone() {
+  local tries
+  kill -"$2" -- "-$1" 2>/dev/null || true
+  for ((tries = 0; tries < 100; tries++)); do
+    group_alive "$1" || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Nothing a stage started outlives it: a process left in its group could still
+# write below a mount point that is about to go, or hold it busy.
 stop_stragglers() {
-  local group="$1" tries
-  group_alive "$group" || return 0
-  kill -TERM -- "-$group" 2>/dev/null || true
-  for ((tries = 0; tries < 100; tries++)); do
-    group_alive "$group" || return 0
-    sleep 0.1
-  done
+  group_alive "$1" || return 0
+  signal_group_until_gone "$1" TERM && return 0
   printf 'run.sh: processes of the stage ignored SIGTERM for 10 s; killing them\n' >&2
-  kill -KILL -- "-$group" 2>/dev/null || true
-  for ((tries = 0; tries < 100; tries++)); do
-    group_alive "$group" || return 0
-    sleep 0.1
-  done
-  printf 'run.sh: processes of the stage (group %s) are still running\n' "$group" >&2
+  signal_group_until_gone "$1" KILL && return 0
+  printf 'run.sh: processes of the stage (group %s) are still running\n' "$1" >&2
 }
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM

@@ -64,10 +64,10 @@ export interface RunCollectionOptions {
 
 const SIGNALS: StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** Run a collection; the stage results when every stage passed, else a StageFailedError or InterruptedError. */
 /** The runner's environment for a kept work directory: its chroot is saved from memory to disk, as after a failure. */
 export const keptChroot = (keepWork: boolean | undefined): Record<string, string> => (keepWork ? { STEMCELL_KEEP_CHROOT: '1' } : {});
 
+/** Run a collection; the stage results when every stage passed, else a StageFailedError or InterruptedError. */
 export async function runCollection(options: RunCollectionOptions): Promise<StageResult[]> {
   const args = [path.join(STAGE_SCRIPTS, 'run.sh'), '--work', options.work, '--collection', options.collectionFile];
   if (options.resumeFrom) args.push('--resume-from', options.resumeFrom);

@@ -3,10 +3,10 @@
  * gzip tar (docs/formats.md). Their name, the rules the one tar reader applies
  * to them, and the check a stemcell build makes before GNU tar unpacks one.
  */
-import { createHash, Hash } from 'node:crypto';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
+import { readDigesting } from '../digests';
 import { EnvironmentError, InvalidStemcellError, isSystemError, systemErrorReason } from '../errors';
 import { onExit } from '../scratch';
 import { gunzip, readError } from '../tarball/gzip';
@@ -98,25 +98,6 @@ export async function vetOsImage(file: string, os: string, name = file, options:
   }
 }
 
-/** Whatever a source yields, hashed on the way; `rest` hashes what the consumer left unread, up to the end of the file. */
-function hashedFile(file: string, hash: Hash): { chunks: AsyncGenerator<Buffer>; rest: () => Promise<void> } {
-  let offset = 0;
-  let ended = false;
-  async function* chunks(): AsyncGenerator<Buffer> {
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-      hash.update(chunk as Buffer);
-      offset += (chunk as Buffer).length;
-      yield chunk as Buffer;
-    }
-    ended = true;
-  }
-  const rest = async (): Promise<void> => {
-    if (ended) return;
-    for await (const chunk of fs.createReadStream(file, { start: offset, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  };
-  return { chunks: chunks(), rest };
-}
-
 async function vet(file: string, os: string, name: string, tar?: fs.WriteStream): Promise<{ newestMtime: number; sha256: string }> {
   const releases = new Map<string, string>();
   let found = false;
@@ -124,8 +105,8 @@ async function vet(file: string, os: string, name: string, tar?: fs.WriteStream)
   // The build record names the OS image by sha256: taken in this read, not a second one. gzip
   // may end before the file does (zero bytes after it, which gzip -t accepts too): the digest
   // still covers the whole file.
-  const hash = createHash('sha256');
-  const source = hashedFile(file, hash);
+  const source = readDigesting(file, 'sha256');
+  let sha256: string;
   try {
     const plain = gunzip(source.chunks, name);
     for await (const entry of readTar(tar ? copiedTo(plain, tar) : plain, osImageRules(name))) {
@@ -133,7 +114,7 @@ async function vet(file: string, os: string, name: string, tar?: fs.WriteStream)
       if (OS_RELEASE.includes(entry.path) && entry.kind === 'file' && entry.size <= 64 * 1024) releases.set(entry.path, (await entryBytes(entry)).toString('utf8'));
       if (entry.path === 'var/lib/dpkg/status') found = true;
     }
-    await source.rest();
+    sha256 = await source.digest();
   } catch (e) {
     throw readError(e, name);
   }
@@ -149,7 +130,7 @@ async function vet(file: string, os: string, name: string, tar?: fs.WriteStream)
   if (newestMtime > Date.now() / 1000 + DAY_SECONDS) {
     throw new InvalidStemcellError(`${name} holds files dated ${new Date(newestMtime * 1000).toISOString().slice(0, 10)}, in the future; no OS image build writes that: build the OS image again`);
   }
-  return { newestMtime, sha256: hash.digest('hex') };
+  return { newestMtime, sha256 };
 }
 
 const DAY_SECONDS = 86_400;
